@@ -1,0 +1,122 @@
+"""``voice-sidecar converse``: a room-less conversation over audio files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from voice_sidecar.audio_files import read_speech, write_wav
+from voice_sidecar.converse.runner import (
+    ConversationResult,
+    ConverseOptions,
+    TurnResult,
+    Utterance,
+    run_conversation,
+)
+from voice_sidecar.llm_client import check_llm_reachable, endpoint_label
+from voice_sidecar.log import logger
+from voice_sidecar.persona import SessionRequest
+from voice_sidecar.runtime import SpeechRuntime
+from voice_sidecar.settings import Settings
+
+from .common import model_paths
+
+
+def run_converse(args: argparse.Namespace, settings: Settings, request: SessionRequest) -> int:
+    utterances = [Utterance(name=str(path), samples=read_speech(path)) for path in args.inputs]
+    if settings.llm.missing_api_key:
+        logger.warning("no NEBIUS_API_KEY is set: the assistant will say that it needs a key")
+    elif not args.no_llm_check:
+        asyncio.run(check_llm_reachable(settings.llm))
+    started = time.perf_counter()
+    runtime = SpeechRuntime.load(settings, model_paths(settings))
+    try:
+        runtime.warm_up()
+        ready_s = time.perf_counter() - started
+        options = ConverseOptions(barge_in_after_s=args.barge_in_after, noise_dbfs=args.noise_dbfs)
+        result = asyncio.run(run_conversation(runtime, settings, request, utterances, options))
+    finally:
+        runtime.close()
+    if args.out:
+        write_wav(args.out, result.audio, sample_rate=result.sample_rate)
+    report = build_report(result, settings, runtime, ready_s)
+    if args.json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_transcript(report)
+    return 0
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def turn_report(turn: TurnResult) -> dict[str, Any]:
+    return {
+        "input": turn.input,
+        "user_transcript": turn.user_transcript,
+        "agent_text": turn.agent_text,
+        "interrupted": turn.interrupted,
+        "first_audio_latency_s": _round(turn.first_audio_latency_s),
+        "breakdown": {
+            "end_of_turn_s": _round(turn.end_of_turn_delay_s),
+            "stt_s": _round(turn.stt_delay_s),
+            "llm_ttft_s": _round(turn.llm_ttft_s),
+            "llm_first_sentence_s": _round(turn.llm_first_sentence_s),
+            "tts_ttfb_s": _round(turn.tts_ttfb_s),
+        },
+        "barge_in_reaction_s": _round(turn.barge_in_reaction_s),
+        "agent_audio_s": _round(turn.agent_audio_s),
+        "speech_start_s": _round(turn.speech_start_s),
+        "speech_end_s": _round(turn.speech_end_s),
+    }
+
+
+def build_report(
+    result: ConversationResult, settings: Settings, runtime: SpeechRuntime, ready_s: float
+) -> dict[str, Any]:
+    choice = runtime.whisper.device_choice
+    return {
+        "turns": [turn_report(turn) for turn in result.turns],
+        "stt": {
+            "model": runtime.whisper.name,
+            "device": choice.device,
+            "compute_type": choice.compute_type,
+        },
+        "tts": {"voice": runtime.voice().name, "sample_rate": result.sample_rate},
+        "llm": {"endpoint": endpoint_label(settings.llm.base_url), "model": settings.llm.model},
+        "startup_s": _round(ready_s),
+        "errors": result.errors,
+    }
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.2f}s" if isinstance(value, float) else str(value)
+
+
+def print_transcript(report: dict[str, Any]) -> None:
+    stt = report["stt"]
+    print(
+        f"STT {stt['model']} ({stt['device']}/{stt['compute_type']}), "
+        f"TTS {report['tts']['voice']}, LLM {report['llm']['model']} at {report['llm']['endpoint']}"
+    )
+    for index, turn in enumerate(report["turns"], start=1):
+        print(f"\n[{index}] user:  {turn['user_transcript'] or '(nothing recognised)'}")
+        marker = " [interrupted]" if turn["interrupted"] else ""
+        print(f"    agent: {turn['agent_text'] or '(no reply)'}{marker}")
+        b = turn["breakdown"]
+        print(
+            f"    first audio {_fmt(turn['first_audio_latency_s'])} after speech end "
+            f"(end of turn {_fmt(b['end_of_turn_s'])}, STT {_fmt(b['stt_s'])}, "
+            f"LLM first token {_fmt(b['llm_ttft_s'])}, first sentence "
+            f"{_fmt(b['llm_first_sentence_s'])}, TTS first byte {_fmt(b['tts_ttfb_s'])})"
+        )
+        if turn["barge_in_reaction_s"] is not None:
+            print(f"    barge-in silenced the agent after {_fmt(turn['barge_in_reaction_s'])}")
+    for error in report["errors"]:
+        print(f"\nsession error: {error}")

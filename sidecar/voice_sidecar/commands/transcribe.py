@@ -1,0 +1,57 @@
+"""``voice-sidecar transcribe``: Whisper alone, for checking a recording or a model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from voice_sidecar.audio_files import read_speech
+from voice_sidecar.models.locate import locate_whisper
+from voice_sidecar.plugins.whisper import WhisperEngine
+from voice_sidecar.settings import Settings
+
+from .common import model_paths
+
+
+def run_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    # read every file first: a bad file fails fast, before the model loads
+    audio = [(path, read_speech(path)) for path in args.inputs]
+    paths = model_paths(settings)
+    model_dir = locate_whisper(
+        settings.stt.model, models_dir=paths.models_dir, cache_dir=paths.cache_dir
+    )
+    engine = WhisperEngine.load(
+        model_dir,
+        name=settings.stt.model,
+        device=settings.stt.device,
+        compute_type=settings.stt.compute_type,
+        cpu_threads=settings.stt.cpu_threads,
+    )
+    try:
+        results = []
+        for path, samples in audio:
+            transcript = engine.transcribe(
+                samples, language=settings.stt.language, beam_size=settings.stt.beam_size
+            )
+            results.append(
+                {
+                    "file": str(path),
+                    "text": transcript.text,
+                    "seconds": round(transcript.inference_seconds, 3),
+                    "audio_seconds": round(transcript.audio_seconds, 3),
+                    "language": transcript.language,
+                }
+            )
+    finally:
+        engine.close()
+    choice = engine.device_choice
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(f"model {engine.name} on {choice.device}/{choice.compute_type} ({choice.reason})")
+    for item in results:
+        print(f"{item['file']} ({item['seconds']:.2f}s for {item['audio_seconds']:.1f}s of audio)")
+        print(f"  {item['text']}")
+    return 0

@@ -1,0 +1,1 @@
+"""Finding speech models on disk (downloads live in their own module)."""

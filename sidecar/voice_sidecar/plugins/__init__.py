@@ -1,0 +1,1 @@
+"""LiveKit Agents plugins for the local speech models."""

@@ -1,0 +1,249 @@
+"""faster-whisper as a LiveKit Agents STT.
+
+``WhisperEngine`` holds the loaded model; the entry point loads it once and
+every session's ``FasterWhisperSTT`` shares it. Inference runs on the engine's
+own thread so the event loop never waits on the CPU or GPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from livekit import rtc
+from livekit.agents import stt, utils
+from livekit.agents.language import LanguageCode
+from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
+
+from voice_sidecar.audio_files import SPEECH_SAMPLE_RATE, FloatAudio
+from voice_sidecar.errors import ModelLoadError
+from voice_sidecar.log import logger
+
+from .device import DeviceChoice, choose_whisper_device
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    audio_seconds: float
+    inference_seconds: float
+
+
+class WhisperEngine:
+    """A loaded CTranslate2 Whisper model and the single thread that runs it."""
+
+    def __init__(self, model: Any, *, name: str, path: Path, choice: DeviceChoice) -> None:
+        self._model = model
+        self.name = name
+        self.path = path
+        self.device_choice = choice
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        *,
+        name: str | None = None,
+        device: str = "auto",
+        compute_type: str = "auto",
+        cpu_threads: int = 0,
+        cuda_device_count: int | None = None,
+    ) -> WhisperEngine:
+        import ctranslate2
+        from faster_whisper import WhisperModel
+
+        count = (
+            ctranslate2.get_cuda_device_count() if cuda_device_count is None else cuda_device_count
+        )
+        choice = choose_whisper_device(
+            requested=device, compute_type=compute_type, cuda_device_count=count
+        )
+        started = time.perf_counter()
+        try:
+            model = WhisperModel(
+                str(path),
+                device=choice.device,
+                compute_type=choice.compute_type,
+                cpu_threads=cpu_threads,
+                local_files_only=True,
+            )
+        except Exception as exc:
+            if choice.device != "cuda":
+                raise _load_error(path, exc) from exc
+            fallback = DeviceChoice(
+                "cpu", "int8", f"CUDA failed to load the model ({_short(exc)}); using the CPU"
+            )
+            logger.warning("Whisper on CUDA failed, falling back to CPU int8: %s", _short(exc))
+            try:
+                model = WhisperModel(
+                    str(path),
+                    device="cpu",
+                    compute_type="int8",
+                    cpu_threads=cpu_threads,
+                    local_files_only=True,
+                )
+            except Exception as cpu_exc:
+                raise _load_error(path, cpu_exc) from cpu_exc
+            choice = fallback
+        logger.info(
+            "Whisper %s loaded on %s/%s in %.2fs (%s)",
+            name or path.name,
+            choice.device,
+            choice.compute_type,
+            time.perf_counter() - started,
+            choice.reason,
+        )
+        return cls(model, name=name or path.name, path=path, choice=choice)
+
+    def transcribe(self, audio: FloatAudio, *, language: str | None, beam_size: int) -> Transcript:
+        """Blocking: call through ``executor``."""
+        started = time.perf_counter()
+        segments, info = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=beam_size,
+            vad_filter=False,
+            without_timestamps=True,
+            condition_on_previous_text=False,
+        )
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return Transcript(
+            text=text,
+            language=info.language,
+            audio_seconds=len(audio) / SPEECH_SAMPLE_RATE,
+            inference_seconds=time.perf_counter() - started,
+        )
+
+    async def transcribe_async(
+        self, audio: FloatAudio, *, language: str | None, beam_size: int
+    ) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.executor,
+            lambda: self.transcribe(audio, language=language, beam_size=beam_size),
+        )
+
+    def warm_up(self) -> None:
+        """Run one inference so the first real utterance does not pay for allocations."""
+        self.transcribe(np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32), language="en", beam_size=1)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _load_error(path: Path, exc: BaseException) -> ModelLoadError:
+    return ModelLoadError(
+        f"cannot load Whisper model {path}: {_short(exc)}; the files may be corrupt or "
+        "incomplete, so delete the directory and install the model again"
+    )
+
+
+def frames_to_speech(buffer: utils.AudioBuffer) -> FloatAudio:
+    """Mono float32 at 16 kHz from LiveKit frames of any rate and channel count."""
+    frame = rtc.combine_audio_frames(buffer) if isinstance(buffer, list) else buffer
+    if frame.samples_per_channel == 0:
+        return np.zeros(0, dtype=np.float32)
+    if frame.sample_rate != SPEECH_SAMPLE_RATE or frame.num_channels != 1:
+        frame = _to_mono_16k(frame)
+    pcm = np.frombuffer(frame.data, dtype=np.int16)
+    return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+
+
+def _to_mono_16k(frame: rtc.AudioFrame) -> rtc.AudioFrame:
+    pcm = np.frombuffer(frame.data, dtype=np.int16)
+    if frame.num_channels > 1:
+        pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+    mono = rtc.AudioFrame(
+        data=pcm.tobytes(),
+        sample_rate=frame.sample_rate,
+        num_channels=1,
+        samples_per_channel=len(pcm),
+    )
+    if frame.sample_rate == SPEECH_SAMPLE_RATE:
+        return mono
+    resampler = rtc.AudioResampler(
+        input_rate=frame.sample_rate,
+        output_rate=SPEECH_SAMPLE_RATE,
+        num_channels=1,
+        quality=rtc.AudioResamplerQuality.HIGH,
+    )
+    out = [*resampler.push(mono), *resampler.flush()]
+    return rtc.combine_audio_frames(out)
+
+
+@dataclass
+class _Options:
+    language: str | None
+    beam_size: int
+
+
+class FasterWhisperSTT(stt.STT[Literal["metrics_collected"]]):
+    """Non-streaming STT; the session wraps it with its VAD (``stt.StreamAdapter``)."""
+
+    def __init__(
+        self, *, engine: WhisperEngine, language: str | None = "en", beam_size: int = 1
+    ) -> None:
+        super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
+        self._engine = engine
+        self._opts = _Options(language=language, beam_size=beam_size)
+
+    @property
+    def model(self) -> str:
+        return self._engine.name
+
+    @property
+    def provider(self) -> str:
+        return "faster-whisper"
+
+    @property
+    def engine(self) -> WhisperEngine:
+        return self._engine
+
+    def update_options(
+        self,
+        *,
+        language: NotGivenOr[str | None] = NOT_GIVEN,
+        beam_size: NotGivenOr[int] = NOT_GIVEN,
+    ) -> None:
+        if utils.is_given(language):
+            self._opts = replace(self._opts, language=language)
+        if utils.is_given(beam_size):
+            self._opts = replace(self._opts, beam_size=beam_size)
+
+    def prewarm(self) -> None:
+        self._engine.executor.submit(self._engine.warm_up)
+
+    async def _recognize_impl(
+        self,
+        buffer: utils.AudioBuffer,
+        *,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        conn_options: APIConnectOptions,
+    ) -> stt.SpeechEvent:
+        lang = language if utils.is_given(language) else self._opts.language
+        audio = frames_to_speech(buffer)
+        result = await self._engine.transcribe_async(
+            audio, language=lang, beam_size=self._opts.beam_size
+        )
+        logger.debug(
+            "transcribed %.2fs of speech in %.3fs: %r",
+            result.audio_seconds,
+            result.inference_seconds,
+            result.text,
+        )
+        return stt.SpeechEvent(
+            type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+            request_id=utils.shortuuid(),
+            alternatives=[stt.SpeechData(language=LanguageCode(result.language), text=result.text)],
+        )

@@ -1,0 +1,58 @@
+"""One conversation: an AgentSession wired to the shared speech runtime."""
+
+from __future__ import annotations
+
+from livekit.agents import AgentSession
+from livekit.agents.voice.agent_session import SessionConnectOptions
+from livekit.agents.voice.turn import TurnHandlingOptions
+
+from .agent import AssistantAgent
+from .llm_client import build_llm, llm_conn_options
+from .persona import SessionRequest
+from .plugins.piper import PiperTTS
+from .plugins.whisper import FasterWhisperSTT
+from .runtime import SpeechRuntime
+from .settings import Settings, TurnSettings
+
+
+def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
+    """Explicit turn handling: VAD end of turn, VAD barge-in, no cloud or local EOU model."""
+    return TurnHandlingOptions(
+        turn_detection="vad",
+        endpointing={
+            "mode": "fixed",
+            "min_delay": turn.min_endpointing_delay_s,
+            "max_delay": turn.max_endpointing_delay_s,
+        },
+        interruption={
+            "enabled": True,
+            "mode": "vad",
+            "min_duration": turn.min_interruption_s,
+            "resume_false_interruption": turn.false_interruption_timeout_s is not None,
+            "false_interruption_timeout": turn.false_interruption_timeout_s,
+        },
+        preemptive_generation={"enabled": turn.preemptive_generation},
+    )
+
+
+def build_session(
+    runtime: SpeechRuntime, settings: Settings, request: SessionRequest
+) -> tuple[AgentSession[None], AssistantAgent]:
+    """A session on the shared models; ``settings`` carries this session's LLM and turn options."""
+    voice = runtime.voice(request.persona.voice)
+    session: AgentSession[None] = AgentSession(
+        stt=FasterWhisperSTT(
+            engine=runtime.whisper,
+            language=request.persona.language or settings.stt.language,
+            beam_size=settings.stt.beam_size,
+        ),
+        vad=runtime.vad,
+        llm=build_llm(settings.llm),
+        tts=PiperTTS(engine=voice, speaking_rate=settings.tts.speaking_rate),
+        turn_handling=turn_handling(settings.turn),
+        aec_warmup_duration=settings.turn.aec_warmup_s or None,
+        user_away_timeout=None,
+        conn_options=SessionConnectOptions(llm_conn_options=llm_conn_options(settings.llm)),
+    )
+    agent = AssistantAgent(request=request, llm_settings=settings.llm)
+    return session, agent

