@@ -16,7 +16,7 @@ from . import __version__
 from .errors import PersonaError, UserFacingError
 from .persona import Persona, SessionRequest, parse_persona, parse_session_request
 from .runtime_env import apply_process_defaults
-from .settings import LlmSettings, Settings, SttSettings, TtsSettings, TurnSettings
+from .settings import LlmSettings, ModelSettings, Settings, SttSettings, TtsSettings, TurnSettings
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -177,7 +177,7 @@ def build_settings(
         llm=llm,
         turn=turn,
         persona=request.persona,
-        models_dir=str(models_dir) if models_dir else None,
+        models=ModelSettings(dir=str(models_dir) if models_dir else None),
     )
     return settings, request
 

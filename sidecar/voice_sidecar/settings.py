@@ -92,11 +92,24 @@ class TurnSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """Where speech models live and how they are fetched."""
+
+    dir: str | None = None
+    """Directory of installed models; None means the per-user cache."""
+    mirror_url: str = "https://huggingface.co"
+    """Base URL in the Hugging Face layout {base}/{repo}/resolve/{revision}/{file}."""
+    offline: bool = False
+    """Never download; only models already on disk are used."""
+    vram_budget_mb: int = 4500
+    """GPU memory the speech models may take; the default leaves room for the app on a 6 GB card."""
+
+
+@dataclass(frozen=True)
 class Settings:
     stt: SttSettings = field(default_factory=SttSettings)
     tts: TtsSettings = field(default_factory=TtsSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     turn: TurnSettings = field(default_factory=TurnSettings)
     persona: Persona = field(default_factory=Persona)
-    models_dir: str | None = None
-    """Extra directory searched for installed models (issue: models)."""
+    models: ModelSettings = field(default_factory=ModelSettings)
