@@ -10,5 +10,5 @@ from voice_sidecar.settings import Settings
 
 
 def model_paths(settings: Settings) -> ModelPaths:
-    models_dir = Path(settings.models_dir) if settings.models_dir else default_models_dir()
+    models_dir = Path(settings.models.dir) if settings.models.dir else default_models_dir()
     return ModelPaths(models_dir=models_dir, cache_dir=default_cache_dir())
