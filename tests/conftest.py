@@ -33,7 +33,11 @@ def hermetic_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ[name] = str(home / name.lower())
     for name in _SECRET_VARIABLES:
         os.environ.pop(name, None)
-    os.environ.pop("VOICE_SIDECAR_MODELS_DIR", None)
+    for name in list(os.environ):
+        if name.startswith("VOICE_SIDECAR_"):
+            os.environ.pop(name)
+    # a real keyring backend, confined to this run's temporary XDG_DATA_HOME
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyrings.alt.file.PlaintextKeyring"
     yield home
     os.environ.clear()
     os.environ.update(saved)

@@ -1,25 +1,46 @@
-"""``voice-sidecar``: the single entry point that builds the settings and runs a command."""
+"""``voice-sidecar``: the single entry point. It builds the settings once and runs a command."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import PersonaError, UserFacingError
-from .persona import Persona, SessionRequest, parse_persona, parse_session_request
+from .errors import UserFacingError
+from .paths import default_config_file
+from .redaction import Redactor, install
 from .runtime_env import apply_process_defaults
-from .settings import LlmSettings, ModelSettings, Settings, SttSettings, TtsSettings, TurnSettings
+from .settings import LoggingSettings
+from .settings_loader import CONFIG_FILE_VARIABLE, load_settings
+
+Handler = Callable[[argparse.Namespace, Any], int]
+
+# command-line flags that set a setting (dotted name); --set KEY=VALUE reaches every other one
+FLAG_SETTINGS: dict[str, str] = {
+    "log_level": "logging.level",
+    "models_dir": "models.dir",
+    "stt_model": "stt.model",
+    "stt_device": "stt.device",
+    "stt_compute_type": "stt.compute_type",
+    "stt_beam_size": "stt.beam_size",
+    "language": "stt.language",
+    "tts_voice": "tts.voice",
+    "speaking_rate": "tts.speaking_rate",
+    "llm_base_url": "llm.base_url",
+    "llm_model": "llm.model",
+    "llm_timeout": "llm.timeout_s",
+    "vad_silence": "turn.vad_min_silence_s",
+    "min_interruption": "turn.min_interruption_s",
+    "aec_warmup": "turn.aec_warmup_s",
+}
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_speech_recognition_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("speech recognition")
     group.add_argument("--stt-model", help="Whisper catalog name (tiny.en, base ...) or path")
     group.add_argument("--stt-device", choices=["auto", "cpu", "cuda"])
@@ -28,7 +49,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--language", help="spoken language code, e.g. en")
 
 
-def _add_conversation_options(parser: argparse.ArgumentParser) -> None:
+def add_conversation_flags(parser: argparse.ArgumentParser) -> None:
     tts = parser.add_argument_group("speech synthesis")
     tts.add_argument("--tts-voice", help="Piper voice name or path to its .onnx file")
     tts.add_argument("--speaking-rate", type=float, help="1.0 natural, 1.2 is 20%% faster")
@@ -44,179 +65,111 @@ def _add_conversation_options(parser: argparse.ArgumentParser) -> None:
     turn.add_argument("--min-interruption", type=float, help="speech that interrupts, seconds")
     turn.add_argument("--aec-warmup", type=float, help="seconds barge-in is ignored per reply")
     parser.add_argument(
-        "--persona",
-        help="persona or versioned session request: a JSON file or inline JSON",
+        "--persona", help="persona or versioned session request: a JSON file or inline JSON"
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .commands import config_cmd, converse, key_cmd, transcribe
+
     parser = argparse.ArgumentParser(
         prog="voice-sidecar", description="Local voice backend of private-assistant."
     )
     parser.add_argument("--version", action="version", version=f"voice-sidecar {__version__}")
-    parser.add_argument("--log-level", default="warning", help="debug, info, warning, error")
-    parser.add_argument("--models-dir", type=Path, help="directory of installed models")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"settings file (default: the per-user one; also {CONFIG_FILE_VARIABLE})",
+    )
+    parser.add_argument("--log-level", help="debug, info, warning or error")
+    parser.add_argument("--models-dir", help="folder of installed models")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any setting for this run, e.g. --set turn.vad_min_silence_s=0.4",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    converse = commands.add_parser(
-        "converse",
-        help="talk to the assistant with audio files, one user turn per file",
-        description="Run the voice agent without a room: each input file is one user turn, "
-        "sent in real time; the agent's audio is played in real time and recorded.",
-    )
-    converse.add_argument("inputs", nargs="+", type=Path, metavar="IN.wav")
-    converse.add_argument("--out", type=Path, metavar="OUT.wav", help="write the agent's audio")
-    converse.add_argument("--json", action="store_true", help="print machine-readable results")
-    converse.add_argument(
-        "--barge-in-after",
-        type=float,
-        metavar="SECONDS",
-        help="start each turn after the first this far into the agent's reply (interrupting it)",
-    )
-    converse.add_argument(
-        "--noise-dbfs", type=float, help="add a noise floor at this level, e.g. -50"
-    )
-    _add_model_options(converse)
-    _add_conversation_options(converse)
-
-    transcribe = commands.add_parser(
-        "transcribe", help="speech recognition alone, to check a recording or a model"
-    )
-    transcribe.add_argument("inputs", nargs="+", type=Path, metavar="FILE.wav")
-    transcribe.add_argument("--json", action="store_true")
-    _add_model_options(transcribe)
+    converse.add_parser(commands)
+    transcribe.add_parser(commands)
+    config_cmd.add_parser(commands)
+    key_cmd.add_parser(commands)
     return parser
 
 
-def _given(args: argparse.Namespace, mapping: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        field: getattr(args, attr)
-        for attr, field in mapping.items()
-        if getattr(args, attr, None) is not None
-    }
+def command_line_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserFacingError(f"--set needs KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value
+    for attr, dotted in FLAG_SETTINGS.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            overrides[dotted] = value
+    return overrides
 
 
-def _load_request(raw: str, defaults: Persona) -> SessionRequest:
-    text = raw
-    if not raw.lstrip().startswith("{"):
-        path = Path(raw)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise PersonaError(f"cannot read persona file {path}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PersonaError(f"persona is not valid JSON: {exc}") from None
-    if isinstance(data, dict) and "version" in data:
-        return parse_session_request(data, defaults=defaults)
-    return SessionRequest(persona=parse_persona(data, defaults=defaults))
+def config_file_path(args: argparse.Namespace, environ: Mapping[str, str]) -> Path:
+    if args.config is not None:
+        return Path(args.config)
+    if environ.get(CONFIG_FILE_VARIABLE):
+        return Path(environ[CONFIG_FILE_VARIABLE])
+    return default_config_file()
 
 
-def _api_key_for(llm: LlmSettings, environ: Mapping[str, str]) -> str | None:
-    """The Nebius key goes to Nebius only; another endpoint gets its own key, if any."""
-    name = "NEBIUS_API_KEY" if llm.is_nebius else "VOICE_SIDECAR_LLM_API_KEY"
-    return environ.get(name) or None
-
-
-def build_settings(
-    args: argparse.Namespace, environ: Mapping[str, str]
-) -> tuple[Settings, SessionRequest]:
-    try:
-        stt = replace(
-            SttSettings(),
-            **_given(
-                args,
-                {
-                    "stt_model": "model",
-                    "stt_device": "device",
-                    "stt_compute_type": "compute_type",
-                    "stt_beam_size": "beam_size",
-                    "language": "language",
-                },
-            ),
-        )
-        tts = replace(
-            TtsSettings(), **_given(args, {"tts_voice": "voice", "speaking_rate": "speaking_rate"})
-        )
-        llm = replace(
-            LlmSettings(),
-            **_given(
-                args,
-                {"llm_base_url": "base_url", "llm_model": "model", "llm_timeout": "timeout_s"},
-            ),
-        )
-        turn = replace(
-            TurnSettings(),
-            **_given(
-                args,
-                {
-                    "vad_silence": "vad_min_silence_s",
-                    "min_interruption": "min_interruption_s",
-                    "aec_warmup": "aec_warmup_s",
-                },
-            ),
-        )
-    except ValueError as exc:
-        raise UserFacingError(f"invalid option: {exc}") from None
-    llm = replace(llm, api_key=_api_key_for(llm, environ))
-    persona = Persona(language=stt.language or "en", voice=None)
-    request = (
-        _load_request(args.persona, persona)
-        if getattr(args, "persona", None)
-        else SessionRequest(persona=persona)
-    )
-    models_dir = args.models_dir or (
-        Path(environ["VOICE_SIDECAR_MODELS_DIR"])
-        if environ.get("VOICE_SIDECAR_MODELS_DIR")
-        else None
-    )
-    settings = Settings(
-        stt=stt,
-        tts=tts,
-        llm=llm,
-        turn=turn,
-        persona=request.persona,
-        models=ModelSettings(dir=str(models_dir) if models_dir else None),
-    )
-    return settings, request
-
-
-def _configure_logging(level_name: str) -> None:
-    level = getattr(logging, level_name.upper(), None)
-    if not isinstance(level, int):
-        raise UserFacingError(
-            f"--log-level must be debug, info, warning or error, not {level_name!r}"
-        )
+def configure_logging(options: LoggingSettings, redactor: Redactor) -> None:
+    level = getattr(logging, options.level.upper())
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if options.file:
+        Path(options.file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(options.file, encoding="utf-8"))
     logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level,
+        handlers=handlers,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     # the framework is chatty at info; keep it one level quieter than ours
     logging.getLogger("livekit").setLevel(max(level, logging.WARNING))
+    install(redactor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     apply_process_defaults()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    from .commands.context import CommandContext
+    from .secret_store import SecretStore
+    from .settings_loader import LoadedSettings
+
+    args = build_parser().parse_args(argv)
+    environ = dict(os.environ)
+    redactor = Redactor()
+    for name in ("NEBIUS_API_KEY", "VOICE_SIDECAR_LLM_API_KEY"):
+        redactor.add(environ.get(name))
     try:
-        _configure_logging(args.log_level)
-        settings, request = build_settings(args, os.environ)
-        if args.command == "converse":
-            from .commands.converse import run_converse
-
-            return run_converse(args, settings, request)
-        if args.command == "transcribe":
-            from .commands.transcribe import run_transcribe
-
-            return run_transcribe(args, settings)
-        parser.error(f"unknown command {args.command}")
+        loaded: LoadedSettings = load_settings(
+            config_file=config_file_path(args, environ),
+            environ=environ,
+            overrides=command_line_overrides(args),
+        )
+        configure_logging(loaded.settings.logging, redactor)
+        context = CommandContext(
+            loaded=loaded, environ=environ, store=SecretStore(environ=environ), redactor=redactor
+        )
+        handler: Handler = args.handler
+        return handler(args, context)
     except UserFacingError as exc:
-        print(f"voice-sidecar: error: {exc}", file=sys.stderr)
+        print(f"voice-sidecar: error: {redactor.redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    except BrokenPipeError:
+        # the reader went away (e.g. "| head"): not an error worth a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

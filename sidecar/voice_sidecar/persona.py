@@ -39,7 +39,8 @@ class Persona:
     instructions: str = DEFAULT_INSTRUCTIONS
     voice: str | None = None
     """Piper voice for this persona; None keeps the configured voice."""
-    language: str = "en"
+    language: str | None = None
+    """None keeps the configured speech recognition language."""
 
 
 @dataclass(frozen=True)

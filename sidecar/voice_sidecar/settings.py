@@ -1,63 +1,97 @@
 """Typed settings, built once by the entry point and passed down.
 
-Nothing below the entry point reads the environment or the command line.
+Every option the sidecar has is a field here, with its documentation in the
+field's metadata: the loader (``settings_loader``), ``config show`` and the
+README's settings table are all generated from these classes. Nothing below
+the entry point reads the environment, the config file or the command line.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from .persona import Persona
+from .persona import DEFAULT_INSTRUCTIONS
 
 NEBIUS_BASE_URL = "https://api.studio.nebius.com/v1/"
 DEFAULT_NEBIUS_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 Device = Literal["auto", "cpu", "cuda"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+def setting(default: Any, doc: str, *, secret: bool = False) -> Any:
+    """A settings field: its default, one line of documentation, whether it is a secret.
+
+    Secrets are never read from the config file or the command line, only from
+    the environment or the OS keyring, and are masked wherever settings are shown.
+    """
+    return field(default=default, metadata={"doc": doc, "secret": secret})
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g} (got {value:g})")
 
 
 @dataclass(frozen=True)
 class SttSettings:
-    model: str = "base"
-    """Catalog name (``tiny.en``, ``base`` ...) or path to a CTranslate2 Whisper directory."""
-    device: Device = "auto"
-    compute_type: str = "auto"
-    """CTranslate2 compute type; ``auto`` picks int8 on CPU and float16 on CUDA."""
-    language: str | None = "en"
-    """ISO code, or None to let Whisper detect it on every utterance (slower)."""
-    beam_size: int = 1
-    cpu_threads: int = 0
-    """0 lets CTranslate2 decide."""
+    model: str = setting(
+        "base", "Whisper catalog name (tiny.en, base, small.en ...) or path to a CTranslate2 folder"
+    )
+    device: Device = setting("auto", "auto uses CUDA when it works, else the CPU")
+    compute_type: str = setting(
+        "auto", "CTranslate2 compute type; auto: int8 on CPU, float16 on CUDA"
+    )
+    language: str | None = setting("en", "spoken language code; empty means detect per utterance")
+    beam_size: int = setting(1, "Whisper beam size: 1 is fastest, 5 is a little more accurate")
+    cpu_threads: int = setting(0, "CPU threads for Whisper; 0 lets CTranslate2 decide")
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
-            raise ValueError(f"beam_size must be at least 1, got {self.beam_size}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+            raise ValueError(f"beam_size must be at least 1 (got {self.beam_size})")
+        if self.cpu_threads < 0:
+            raise ValueError(f"cpu_threads must be 0 or more (got {self.cpu_threads})")
 
 
 @dataclass(frozen=True)
 class TtsSettings:
-    voice: str = "en_US-joe-medium"
-    """Catalog name of a Piper voice or path to its ``.onnx`` file."""
-    speaking_rate: float = 1.0
-    """1.0 is the voice's natural pace; 1.2 speaks 20 % faster."""
+    voice: str = setting("en_US-joe-medium", "Piper voice name or path to its .onnx file")
+    speaking_rate: float = setting(1.0, "1.0 is the voice's natural pace; 1.2 is 20 % faster")
 
     def __post_init__(self) -> None:
         if not 0.25 <= self.speaking_rate <= 4.0:
-            raise ValueError(f"speaking_rate must be between 0.25 and 4, got {self.speaking_rate}")
+            raise ValueError(f"speaking_rate must be between 0.25 and 4 (got {self.speaking_rate})")
 
 
 @dataclass(frozen=True)
 class LlmSettings:
-    base_url: str = NEBIUS_BASE_URL
-    model: str = DEFAULT_NEBIUS_MODEL
-    api_key: str | None = field(default=None, repr=False)
-    timeout_s: float = 15.0
-    """Per-request connect timeout and the longest silence tolerated between streamed chunks."""
-    max_retries: int = 1
-    temperature: float | None = None
-    max_completion_tokens: int | None = 400
+    base_url: str = setting(
+        NEBIUS_BASE_URL, "OpenAI-compatible endpoint (Nebius, llama.cpp, Ollama, vLLM ...)"
+    )
+    model: str = setting(DEFAULT_NEBIUS_MODEL, "model name the endpoint knows")
+    api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={
+            "doc": "key for a non-Nebius endpoint (Nebius: NEBIUS_API_KEY or the keyring)",
+            "secret": True,
+        },
+    )
+    timeout_s: float = setting(15.0, "connect timeout, and longest silence between streamed tokens")
+    max_retries: int = setting(1, "retries of a failed LLM request before apologising")
+    temperature: float | None = setting(None, "sampling temperature; empty keeps the model's")
+    max_completion_tokens: int | None = setting(400, "longest reply in tokens; empty: no limit")
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"base_url must start with http:// or https:// (got {self.base_url!r})"
+            )
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive (got {self.timeout_s})")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more (got {self.max_retries})")
 
     @property
     def is_nebius(self) -> bool:
@@ -76,33 +110,74 @@ class LlmSettings:
 class TurnSettings:
     """How the assistant decides the user has finished, and how it is interrupted."""
 
-    vad_min_silence_s: float = 0.55
-    """Silence that closes a speech segment (Silero)."""
-    vad_activation_threshold: float = 0.5
-    min_endpointing_delay_s: float = 0.0
-    """Extra wait after the VAD's end of speech before the turn is committed."""
-    max_endpointing_delay_s: float = 3.0
-    min_interruption_s: float = 0.5
-    """User speech needed to interrupt the assistant."""
-    false_interruption_timeout_s: float | None = 2.0
-    """Silence after an interruption that makes it false (the assistant resumes); None disables."""
-    aec_warmup_s: float = 0.0
-    """Seconds at the start of each reply during which barge-in is ignored (echo guard)."""
-    preemptive_generation: bool = True
+    vad_min_silence_s: float = setting(0.55, "silence that ends the user's turn (Silero VAD)")
+    vad_activation_threshold: float = setting(0.5, "Silero speech probability that counts as voice")
+    min_endpointing_delay_s: float = setting(0.0, "extra wait after the VAD's end of speech")
+    max_endpointing_delay_s: float = setting(3.0, "longest wait before a turn is committed")
+    min_interruption_s: float = setting(0.5, "user speech needed to interrupt the assistant")
+    false_interruption_timeout_s: float | None = setting(
+        2.0, "silence after a barge-in that makes it false, so the reply resumes; empty: never"
+    )
+    aec_warmup_s: float = setting(
+        0.0, "seconds at the start of each reply when barge-in is ignored"
+    )
+    preemptive_generation: bool = setting(True, "start the LLM before the turn is committed")
+
+    def __post_init__(self) -> None:
+        _check_range("vad_min_silence_s", self.vad_min_silence_s, 0.05, 5.0)
+        _check_range("vad_activation_threshold", self.vad_activation_threshold, 0.05, 0.95)
+        _check_range("min_interruption_s", self.min_interruption_s, 0.0, 5.0)
+        if self.min_endpointing_delay_s > self.max_endpointing_delay_s:
+            raise ValueError("min_endpointing_delay_s must not exceed max_endpointing_delay_s")
+
+
+@dataclass(frozen=True)
+class PersonaSettings:
+    """The persona a session uses when the desktop app sends none."""
+
+    name: str = setting("Assistant", "the assistant's name")
+    instructions: str = setting(DEFAULT_INSTRUCTIONS, "system prompt")
+    voice: str | None = setting(None, "Piper voice for this persona; empty: tts.voice")
+    language: str = setting("en", "language the persona speaks")
 
 
 @dataclass(frozen=True)
 class ModelSettings:
     """Where speech models live and how they are fetched."""
 
-    dir: str | None = None
-    """Directory of installed models; None means the per-user cache."""
-    mirror_url: str = "https://huggingface.co"
-    """Base URL in the Hugging Face layout {base}/{repo}/resolve/{revision}/{file}."""
-    offline: bool = False
-    """Never download; only models already on disk are used."""
-    vram_budget_mb: int = 4500
-    """GPU memory the speech models may take; the default leaves room for the app on a 6 GB card."""
+    dir: str | None = setting(None, "folder of installed models; empty: the per-user cache")
+    mirror_url: str = setting(
+        "https://huggingface.co", "base URL in the Hugging Face layout {base}/{repo}/resolve/..."
+    )
+    offline: bool = setting(False, "never download; use only models already on disk")
+    vram_budget_mb: int = setting(
+        4500, "GPU memory the speech models may use (leaves room for the app on a 6 GB card)"
+    )
+
+
+@dataclass(frozen=True)
+class PortSettings:
+    """Loopback ports of the voice stack (all bind 127.0.0.1)."""
+
+    livekit_http: int = setting(7880, "livekit-server signalling (HTTP and WebSocket)")
+    livekit_rtc_tcp: int = setting(7881, "livekit-server WebRTC over TCP")
+    livekit_rtc_udp: int = setting(7882, "livekit-server WebRTC over UDP (a single port)")
+    agent_health: int = setting(8081, "agent worker health endpoint")
+    control_api: int = setting(0, "control API for the desktop app; 0 picks a free port")
+
+    def __post_init__(self) -> None:
+        for name in ("livekit_http", "livekit_rtc_tcp", "livekit_rtc_udp", "agent_health"):
+            value = getattr(self, name)
+            if not 1 <= value <= 65535:
+                raise ValueError(f"{name} must be a port between 1 and 65535 (got {value})")
+        if not 0 <= self.control_api <= 65535:
+            raise ValueError(f"control_api must be 0 or a port (got {self.control_api})")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: LogLevel = setting("warning", "debug, info, warning or error")
+    file: str | None = setting(None, "also write the log to this file")
 
 
 @dataclass(frozen=True)
@@ -111,5 +186,7 @@ class Settings:
     tts: TtsSettings = field(default_factory=TtsSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     turn: TurnSettings = field(default_factory=TurnSettings)
-    persona: Persona = field(default_factory=Persona)
+    persona: PersonaSettings = field(default_factory=PersonaSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
+    ports: PortSettings = field(default_factory=PortSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)

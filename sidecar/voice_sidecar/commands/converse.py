@@ -7,29 +7,97 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from voice_sidecar.audio_files import read_speech, write_wav
-from voice_sidecar.converse.runner import (
-    ConversationResult,
-    ConverseOptions,
-    TurnResult,
-    Utterance,
-    run_conversation,
-)
-from voice_sidecar.llm_client import check_llm_reachable, endpoint_label
+from voice_sidecar.errors import PersonaError
 from voice_sidecar.log import logger
-from voice_sidecar.persona import SessionRequest
-from voice_sidecar.runtime import SpeechRuntime
-from voice_sidecar.settings import Settings
+from voice_sidecar.persona import (
+    Persona,
+    SessionRequest,
+    parse_persona,
+    parse_session_request,
+)
+from voice_sidecar.settings import PersonaSettings, Settings
+
+if TYPE_CHECKING:
+    from voice_sidecar.converse.runner import ConversationResult, TurnResult
+    from voice_sidecar.runtime import SpeechRuntime
 
 from .common import model_paths
+from .context import CommandContext
 
 
-def run_converse(args: argparse.Namespace, settings: Settings, request: SessionRequest) -> int:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from voice_sidecar.cli import add_conversation_flags, add_speech_recognition_flags
+
+    parser = commands.add_parser(
+        "converse",
+        help="talk to the assistant with audio files, one user turn per file",
+        description="Run the voice agent without a room: each input file is one user turn, "
+        "sent in real time; the agent's audio is played in real time and recorded.",
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="IN.wav")
+    parser.add_argument("--out", type=Path, metavar="OUT.wav", help="write the agent's audio")
+    parser.add_argument("--json", action="store_true", help="print machine-readable results")
+    parser.add_argument(
+        "--barge-in-after",
+        type=float,
+        metavar="SECONDS",
+        help="start each turn after the first this far into the agent's reply (interrupting it)",
+    )
+    parser.add_argument(
+        "--noise-dbfs", type=float, help="add a noise floor at this level, e.g. -50"
+    )
+    add_speech_recognition_flags(parser)
+    add_conversation_flags(parser)
+    parser.set_defaults(handler=run_converse)
+
+
+def default_persona(settings: PersonaSettings) -> Persona:
+    return Persona(
+        name=settings.name,
+        instructions=settings.instructions,
+        voice=settings.voice,
+        language=settings.language,
+    )
+
+
+def load_session_request(raw: str | None, defaults: Persona) -> SessionRequest:
+    """``--persona``: a file or inline JSON, either a bare persona or a versioned request."""
+    if raw is None:
+        return SessionRequest(persona=defaults)
+    text = raw
+    if not raw.lstrip().startswith("{"):
+        path = Path(raw)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PersonaError(f"cannot read persona file {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PersonaError(f"persona is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and "version" in data:
+        return parse_session_request(data, defaults=defaults)
+    return SessionRequest(persona=parse_persona(data, defaults=defaults))
+
+
+def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
+    # heavy imports (LiveKit, models) only for the command that needs them
+    from voice_sidecar.audio_files import read_speech, write_wav
+    from voice_sidecar.converse.runner import ConverseOptions, Utterance, run_conversation
+    from voice_sidecar.llm_client import check_llm_reachable
+    from voice_sidecar.runtime import SpeechRuntime
+
+    request = load_session_request(args.persona, default_persona(context.settings.persona))
     utterances = [Utterance(name=str(path), samples=read_speech(path)) for path in args.inputs]
+    settings = context.resolve_llm_key()
     if settings.llm.missing_api_key:
-        logger.warning("no NEBIUS_API_KEY is set: the assistant will say that it needs a key")
+        logger.warning(
+            "no Nebius API key: the assistant will say that it needs one "
+            "(store it with 'voice-sidecar key set' or set NEBIUS_API_KEY)"
+        )
     elif not args.no_llm_check:
         asyncio.run(check_llm_reachable(settings.llm))
     started = time.perf_counter()
@@ -43,7 +111,9 @@ def run_converse(args: argparse.Namespace, settings: Settings, request: SessionR
         runtime.close()
     if args.out:
         write_wav(args.out, result.audio, sample_rate=result.sample_rate)
-    report = build_report(result, settings, runtime, ready_s)
+    report = build_report(
+        result, settings, runtime, ready_s, context.llm_key.source if context.llm_key else "missing"
+    )
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -78,8 +148,14 @@ def turn_report(turn: TurnResult) -> dict[str, Any]:
 
 
 def build_report(
-    result: ConversationResult, settings: Settings, runtime: SpeechRuntime, ready_s: float
+    result: ConversationResult,
+    settings: Settings,
+    runtime: SpeechRuntime,
+    ready_s: float,
+    key_source: str,
 ) -> dict[str, Any]:
+    from voice_sidecar.llm_client import endpoint_label
+
     choice = runtime.whisper.device_choice
     return {
         "turns": [turn_report(turn) for turn in result.turns],
@@ -89,7 +165,11 @@ def build_report(
             "compute_type": choice.compute_type,
         },
         "tts": {"voice": runtime.voice().name, "sample_rate": result.sample_rate},
-        "llm": {"endpoint": endpoint_label(settings.llm.base_url), "model": settings.llm.model},
+        "llm": {
+            "endpoint": endpoint_label(settings.llm.base_url),
+            "model": settings.llm.model,
+            "key_source": key_source,
+        },
         "startup_s": _round(ready_s),
         "errors": result.errors,
     }

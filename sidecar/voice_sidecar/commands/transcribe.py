@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from voice_sidecar.audio_files import read_speech
 from voice_sidecar.models.locate import locate_whisper
@@ -12,9 +13,23 @@ from voice_sidecar.plugins.whisper import WhisperEngine
 from voice_sidecar.settings import Settings
 
 from .common import model_paths
+from .context import CommandContext
 
 
-def run_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from voice_sidecar.cli import add_speech_recognition_flags
+
+    parser = commands.add_parser(
+        "transcribe", help="speech recognition alone, to check a recording or a model"
+    )
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="FILE.wav")
+    parser.add_argument("--json", action="store_true")
+    add_speech_recognition_flags(parser)
+    parser.set_defaults(handler=run_transcribe)
+
+
+def run_transcribe(args: argparse.Namespace, context: CommandContext) -> int:
+    settings: Settings = context.settings
     # read every file first: a bad file fails fast, before the model loads
     audio = [(path, read_speech(path)) for path in args.inputs]
     paths = model_paths(settings)

@@ -1,0 +1,246 @@
+"""Secrets in the OS keyring: Windows Credential Manager, macOS Keychain, Secret Service.
+
+Every call is bounded in time (a locked Secret Service can block forever), a
+missing backend is an error that says how to fix it, and a plaintext file is
+never used unless the user chose that backend explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from .errors import UserFacingError
+
+SERVICE = "private-assistant"
+KEYRING_TIMEOUT_S = 5.0
+# Windows Credential Manager holds at most 2,560 bytes per credential
+# (CRED_MAX_CREDENTIAL_BLOB_SIZE) and keyring stores text there as UTF-16,
+# so 1,280 characters is the portable limit.
+MAX_SECRET_CHARS = 1280
+
+KeyName = Literal["nebius", "llm"]
+_ACCOUNTS: dict[str, str] = {
+    "nebius": "nebius-api-key",
+    "llm": "llm-api-key",
+    "livekit-key": "livekit-api-key",
+    "livekit-secret": "livekit-api-secret",
+}
+ENV_FOR_KEY: dict[str, str] = {"nebius": "NEBIUS_API_KEY", "llm": "VOICE_SIDECAR_LLM_API_KEY"}
+
+_T = TypeVar("_T")
+
+
+class KeyringError(UserFacingError):
+    """The OS keyring cannot be used."""
+
+
+class KeyringUnavailableError(KeyringError):
+    pass
+
+
+class KeyringTimeoutError(KeyringError):
+    pass
+
+
+class SecretValueError(UserFacingError):
+    """A secret's value is not acceptable."""
+
+
+_NO_BACKEND_FIX = (
+    "on Linux install and unlock a Secret Service (GNOME Keyring or KWallet); "
+    "or set the key in the environment instead (NEBIUS_API_KEY)"
+)
+
+
+def _plaintext_backend(backend: object) -> bool:
+    module = type(backend).__module__
+    return module.startswith("keyrings.alt") or "plaintext" in type(backend).__name__.lower()
+
+
+class SecretStore:
+    """Bounded, checked access to one service's entries in the OS keyring."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = KEYRING_TIMEOUT_S,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._timeout_s = timeout_s
+        source = os.environ if environ is None else environ
+        self._explicit_backend = bool(source.get("PYTHON_KEYRING_BACKEND"))
+        self._backend: object | None = None
+
+    def _call(self, what: str, fn: Callable[[], _T]) -> _T:
+        result: list[_T] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, name=f"keyring-{what}", daemon=True)
+        worker.start()
+        worker.join(self._timeout_s)
+        if worker.is_alive():
+            raise KeyringTimeoutError(
+                f"the OS keyring did not answer within {self._timeout_s:g}s while trying to {what} "
+                "(is it locked?); unlock it and try again, or set the key in the environment"
+            )
+        if failure:
+            exc = failure[0]
+            if isinstance(exc, KeyringError):
+                raise exc
+            from keyring.errors import KeyringError as BackendError
+            from keyring.errors import NoKeyringError
+
+            if isinstance(exc, NoKeyringError):
+                raise KeyringUnavailableError(f"no OS keyring is available; {_NO_BACKEND_FIX}")
+            if isinstance(exc, BackendError):
+                raise KeyringError(
+                    f"the OS keyring refused to {what} ({type(exc).__name__}); "
+                    "unlock it or set the key in the environment"
+                ) from None
+            raise exc
+        return result[0]
+
+    def backend_name(self) -> str:
+        backend = self._call("find a backend", self._checked_backend)
+        return f"{type(backend).__module__}.{type(backend).__name__}"
+
+    def _checked_backend(self) -> object:
+        if self._backend is not None:
+            return self._backend
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+        if isinstance(backend, fail.Keyring):
+            raise KeyringUnavailableError(f"no OS keyring is available; {_NO_BACKEND_FIX}")
+        if _plaintext_backend(backend) and not self._explicit_backend:
+            raise KeyringUnavailableError(
+                "the only keyring found stores secrets in a plaintext file, which is refused; "
+                f"{_NO_BACKEND_FIX} (or choose a backend with PYTHON_KEYRING_BACKEND)"
+            )
+        self._backend = backend
+        return backend
+
+    def get(self, name: str) -> str | None:
+        account = _ACCOUNTS[name]
+
+        def read() -> str | None:
+            backend = self._checked_backend()
+            value = backend.get_password(SERVICE, account)  # type: ignore[attr-defined]
+            return value if isinstance(value, str) else None
+
+        return self._call("read a key", read)
+
+    def set(self, name: str, value: str) -> None:
+        check_secret_length(value)
+        account = _ACCOUNTS[name]
+
+        def write() -> None:
+            backend = self._checked_backend()
+            backend.set_password(SERVICE, account, value)  # type: ignore[attr-defined]
+
+        self._call("store a key", write)
+
+    def delete(self, name: str) -> bool:
+        """True if something was deleted."""
+        account = _ACCOUNTS[name]
+
+        def remove() -> bool:
+            from keyring.errors import PasswordDeleteError
+
+            backend = self._checked_backend()
+            try:
+                backend.delete_password(SERVICE, account)  # type: ignore[attr-defined]
+            except PasswordDeleteError:
+                return False
+            return True
+
+        return self._call("delete a key", remove)
+
+
+def check_secret_length(value: str) -> None:
+    if len(value) > MAX_SECRET_CHARS:
+        raise SecretValueError(
+            f"the value is {len(value)} characters; the OS keyring (Windows Credential Manager) "
+            f"holds at most {MAX_SECRET_CHARS}. Check that you pasted only the key"
+        )
+
+
+_KEY_CHARACTERS = set(string.ascii_letters + string.digits + "-_.~+/=:")
+
+
+def validate_api_key(value: str) -> str:
+    """Shape check for a pasted API key: one token of URL-safe characters, sensible length."""
+    key = value.strip()
+    if not key:
+        raise SecretValueError("the API key is empty")
+    check_secret_length(key)
+    if any(c.isspace() for c in key):
+        raise SecretValueError("the API key contains spaces or line breaks; paste only the key")
+    if len(key) < 20:
+        raise SecretValueError(f"the API key is only {len(key)} characters; paste the whole key")
+    bad = sorted({c for c in key if c not in _KEY_CHARACTERS})
+    if bad:
+        raise SecretValueError(
+            f"the API key contains characters keys never have ({len(bad)} kind(s)); "
+            "paste only the key"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class ResolvedKey:
+    value: str | None
+    source: str
+    """'environment NEBIUS_API_KEY', 'keyring', or 'missing'."""
+    problem: str | None = None
+    """Why the keyring could not be read, when it could not."""
+
+
+def resolve_api_key(name: KeyName, environ: Mapping[str, str], store: SecretStore) -> ResolvedKey:
+    """The environment wins over the keyring (CI, Docker).
+
+    A keyring problem is reported in ``problem``, not raised: a missing key is a state."""
+    variable = ENV_FOR_KEY[name]
+    if environ.get(variable):
+        return ResolvedKey(environ[variable], f"environment {variable}")
+    try:
+        value = store.get(name)
+    except KeyringError as exc:
+        return ResolvedKey(None, "missing", problem=str(exc))
+    return ResolvedKey(value, "keyring") if value else ResolvedKey(None, "missing")
+
+
+@dataclass(frozen=True)
+class LiveKitCredentials:
+    api_key: str
+    api_secret: str
+
+    def __repr__(self) -> str:
+        return f"LiveKitCredentials(api_key={self.api_key!r}, api_secret='***')"
+
+
+def livekit_credentials(store: SecretStore) -> LiveKitCredentials:
+    """This installation's LiveKit key pair, generated on first use and kept in the keyring."""
+    key = store.get("livekit-key")
+    secret = store.get("livekit-secret")
+    if key and secret and len(secret) >= 32:
+        return LiveKitCredentials(key, secret)
+    credentials = LiveKitCredentials(
+        api_key="API" + secrets.token_hex(6), api_secret=secrets.token_urlsafe(36)
+    )
+    store.set("livekit-key", credentials.api_key)
+    store.set("livekit-secret", credentials.api_secret)
+    return credentials
