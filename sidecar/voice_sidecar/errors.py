@@ -31,3 +31,21 @@ class LLMUnreachableError(UserFacingError):
     """The language model endpoint cannot be reached or refuses us."""
 
     exit_code = 3
+
+
+class ModelDownloadError(UserFacingError):
+    """A model could not be fetched (network, server, mirror or offline setting)."""
+
+    exit_code = 4
+
+
+class ModelOfflineError(ModelDownloadError):
+    """A model is missing and the offline setting forbids fetching it."""
+
+
+class ModelIntegrityError(ModelDownloadError):
+    """Fetched bytes do not match the published hash; nothing was installed."""
+
+
+class DiskFullError(ModelDownloadError):
+    """Not enough free space for a model; nothing partial is left behind."""

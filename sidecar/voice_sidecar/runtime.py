@@ -4,22 +4,70 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from livekit.agents import vad as lk_vad
 
 from .log import logger
-from .models.locate import locate_voice, locate_whisper
+from .models.locate import locate_voice, looks_like_path
+from .models.progress import ProgressCallback
+from .models.provide import ModelProvider
+from .paths import ModelPaths as ModelPaths  # re-exported: its home used to be here
+from .plugins.device import HardwareDecision, HardwareFacts, Preferences, decide_hardware
 from .plugins.piper import PiperEngine
 from .plugins.whisper import WhisperEngine
 from .settings import Settings
 
 
-@dataclass(frozen=True)
-class ModelPaths:
-    models_dir: Path
-    cache_dir: Path
+def hardware_decision(
+    settings: Settings, facts: HardwareFacts, provider: ModelProvider
+) -> HardwareDecision:
+    """Device, compute type and (for ``stt.model = auto``) the Whisper model."""
+    from .plugins.hardware import whisper_footprints
+
+    stt = settings.stt
+    prefs = Preferences(
+        device=stt.device,
+        compute_type=stt.compute_type,
+        language=stt.language,
+        vram_budget_mb=settings.models.vram_budget_mb,
+        model=None if stt.model == "auto" else stt.model,
+    )
+    return decide_hardware(facts, prefs, whisper_footprints(provider.catalog))
+
+
+def model_provider(
+    settings: Settings, paths: ModelPaths, *, progress: ProgressCallback | None = None
+) -> ModelProvider:
+    return ModelProvider.create(
+        settings.models,
+        models_dir=paths.models_dir,
+        cache_dir=paths.cache_dir,
+        bundled_dir=paths.bundled_dir,
+        progress=progress,
+    )
+
+
+def load_whisper(
+    settings: Settings, provider: ModelProvider, *, facts: HardwareFacts | None = None
+) -> tuple[WhisperEngine, HardwareDecision]:
+    """The hardware decision, then the Whisper model it names: found, fetched or repaired."""
+    from .plugins.hardware import gather_facts
+
+    decision = hardware_decision(settings, facts or gather_facts(), provider)
+    name = decision.model or settings.stt.model
+    whisper_dir = provider.whisper_path(name)
+    engine = provider.load(
+        "whisper",
+        name,
+        whisper_dir,
+        lambda path: WhisperEngine.load(
+            path,
+            name=whisper_dir.name if looks_like_path(name) else name,
+            cpu_threads=settings.stt.cpu_threads,
+            choice=decision.device_choice(),
+        ),
+    )
+    return engine, decision
 
 
 class SpeechRuntime:
@@ -33,6 +81,7 @@ class SpeechRuntime:
         whisper: WhisperEngine,
         vad: lk_vad.VAD,
         voices: dict[str, PiperEngine],
+        provider: ModelProvider | None = None,
     ) -> None:
         self.settings = settings
         self.paths = paths
@@ -40,29 +89,34 @@ class SpeechRuntime:
         self.vad = vad
         self._voices = voices
         self._voices_lock = threading.Lock()
+        self._provider = provider
         self.load_seconds: dict[str, float] = {}
+        self.decision: HardwareDecision | None = None
 
     @classmethod
-    def load(cls, settings: Settings, paths: ModelPaths) -> SpeechRuntime:
-        """Locate and load every model; raises a UserFacingError naming what is missing."""
+    def load(
+        cls,
+        settings: Settings,
+        paths: ModelPaths,
+        *,
+        progress: ProgressCallback | None = None,
+        facts: HardwareFacts | None = None,
+    ) -> SpeechRuntime:
+        """Find (fetching on first need, unless offline) and load every model.
+
+        Raises a UserFacingError naming what is missing or could not be fetched.
+        ``progress`` receives download events; ``facts`` replaces the hardware probe.
+        """
         from livekit.plugins import silero
 
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        whisper_dir = locate_whisper(
-            settings.stt.model, models_dir=paths.models_dir, cache_dir=paths.cache_dir
-        )
-        voice_path = locate_voice(settings.tts.voice, models_dir=paths.models_dir)
-        whisper = WhisperEngine.load(
-            whisper_dir,
-            name=settings.stt.model if not Path(settings.stt.model).exists() else whisper_dir.name,
-            device=settings.stt.device,
-            compute_type=settings.stt.compute_type,
-            cpu_threads=settings.stt.cpu_threads,
-        )
+        provider = model_provider(settings, paths, progress=progress)
+        whisper, decision = load_whisper(settings, provider, facts=facts)
+        voice_path = provider.voice_path(settings.tts.voice)
         timings["whisper"] = time.perf_counter() - started
         mark = time.perf_counter()
-        voice = PiperEngine.load(voice_path)
+        voice = provider.load("piper", settings.tts.voice, voice_path, PiperEngine.load)
         timings["piper"] = time.perf_counter() - mark
         mark = time.perf_counter()
         vad = silero.VAD.load(
@@ -77,8 +131,10 @@ class SpeechRuntime:
             whisper=whisper,
             vad=vad,
             voices={settings.tts.voice: voice},
+            provider=provider,
         )
         runtime.load_seconds = timings
+        runtime.decision = decision
         return runtime
 
     def voice(self, name: str | None = None) -> PiperEngine:
@@ -87,7 +143,11 @@ class SpeechRuntime:
         with self._voices_lock:
             engine = self._voices.get(key)
             if engine is None:
-                engine = PiperEngine.load(locate_voice(key, models_dir=self.paths.models_dir))
+                if self._provider is None:
+                    engine = PiperEngine.load(locate_voice(key, models_dir=self.paths.models_dir))
+                else:
+                    provider = self._provider
+                    engine = provider.load("piper", key, provider.voice_path(key), PiperEngine.load)
                 self._voices[key] = engine
             return engine
 

@@ -88,6 +88,7 @@ def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
     from voice_sidecar.audio_files import read_speech, write_wav
     from voice_sidecar.converse.runner import ConverseOptions, Utterance, run_conversation
     from voice_sidecar.llm_client import check_llm_reachable
+    from voice_sidecar.models.progress_render import TerminalProgressBar
     from voice_sidecar.runtime import SpeechRuntime
 
     request = load_session_request(args.persona, default_persona(context.settings.persona))
@@ -101,7 +102,9 @@ def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
     elif not args.no_llm_check:
         asyncio.run(check_llm_reachable(settings.llm))
     started = time.perf_counter()
-    runtime = SpeechRuntime.load(settings, model_paths(settings))
+    runtime = SpeechRuntime.load(
+        settings, model_paths(settings), progress=TerminalProgressBar(sys.stderr)
+    )
     try:
         runtime.warm_up()
         ready_s = time.perf_counter() - started

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from voice_sidecar.audio_files import read_speech
-from voice_sidecar.models.locate import locate_whisper
-from voice_sidecar.plugins.whisper import WhisperEngine
+from voice_sidecar.models.progress_render import TerminalProgressBar
+from voice_sidecar.runtime import load_whisper, model_provider
 from voice_sidecar.settings import Settings
 
 from .common import model_paths
@@ -32,17 +32,10 @@ def run_transcribe(args: argparse.Namespace, context: CommandContext) -> int:
     settings: Settings = context.settings
     # read every file first: a bad file fails fast, before the model loads
     audio = [(path, read_speech(path)) for path in args.inputs]
-    paths = model_paths(settings)
-    model_dir = locate_whisper(
-        settings.stt.model, models_dir=paths.models_dir, cache_dir=paths.cache_dir
+    provider = model_provider(
+        settings, model_paths(settings), progress=TerminalProgressBar(sys.stderr)
     )
-    engine = WhisperEngine.load(
-        model_dir,
-        name=settings.stt.model,
-        device=settings.stt.device,
-        compute_type=settings.stt.compute_type,
-        cpu_threads=settings.stt.cpu_threads,
-    )
+    engine, _ = load_whisper(settings, provider)
     try:
         results = []
         for path, samples in audio:

@@ -1,7 +1,9 @@
 """Turn a model setting (catalog name or path) into files on disk.
 
-Order: an explicit path, the user's models directory, models shipped in
-Python packages. Nothing here touches the network.
+Order: an explicit path, the user's models directory, models bundled beside a
+frozen executable, models shipped in Python packages. A directory whose
+download has not finished never counts. Nothing here touches the network
+(fetching is ``manager.py``'s job).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from pathlib import Path
 
 from voice_sidecar.errors import ModelNotFoundError
 
+from .markers import is_partial
 from .packaged import find_packaged_voice, find_packaged_whisper, packaged_names
 
 WHISPER_REQUIRED_FILES = ("model.bin", "config.json")
 
 
-def _looks_like_path(value: str) -> bool:
+def looks_like_path(value: str) -> bool:
     return any(sep in value for sep in ("/", "\\")) or value.startswith(".") or Path(value).exists()
 
 
@@ -34,13 +37,23 @@ def _check_whisper_dir(path: Path, *, setting: str) -> Path:
     return path
 
 
-def locate_whisper(model: str, *, models_dir: Path, cache_dir: Path) -> Path:
-    """Directory of a CTranslate2 Whisper model named or given by ``model``."""
-    if _looks_like_path(model):
-        return _check_whisper_dir(Path(model).expanduser(), setting="the STT model setting")
-    candidate = models_dir / "whisper" / model
-    if (candidate / "model.bin").is_file():
+def _installed_whisper(root: Path, model: str) -> Path | None:
+    candidate = root / "whisper" / model
+    if (candidate / "model.bin").is_file() and not is_partial(candidate):
         return candidate
+    return None
+
+
+def locate_whisper(
+    model: str, *, models_dir: Path, cache_dir: Path, bundled_dir: Path | None = None
+) -> Path:
+    """Directory of a CTranslate2 Whisper model named or given by ``model``."""
+    if looks_like_path(model):
+        return _check_whisper_dir(Path(model).expanduser(), setting="the STT model setting")
+    for root in (models_dir, bundled_dir):
+        found = _installed_whisper(root, model) if root is not None else None
+        if found is not None:
+            return found
     packaged = find_packaged_whisper(model, cache_dir)
     if packaged is not None:
         return packaged
@@ -48,7 +61,8 @@ def locate_whisper(model: str, *, models_dir: Path, cache_dir: Path) -> Path:
     hint = f" (installed: {', '.join(installed)})" if installed else ""
     raise ModelNotFoundError(
         f"Whisper model {model!r} is not installed{hint}; "
-        "pass a path to a CTranslate2 model directory or install the model first"
+        "pass a path to a CTranslate2 model directory or fetch it with "
+        f"`voice-sidecar models pull {model}`"
     )
 
 
@@ -63,16 +77,18 @@ def _check_voice_file(path: Path) -> Path:
     return path
 
 
-def locate_voice(voice: str, *, models_dir: Path) -> Path:
+def locate_voice(voice: str, *, models_dir: Path, bundled_dir: Path | None = None) -> Path:
     """The ``.onnx`` file of a Piper voice named or given by ``voice``."""
-    if _looks_like_path(voice):
+    if looks_like_path(voice):
         return _check_voice_file(Path(voice).expanduser())
-    for candidate in (
-        models_dir / "piper" / voice / f"{voice}.onnx",
-        models_dir / "piper" / f"{voice}.onnx",
-    ):
-        if candidate.is_file():
-            return _check_voice_file(candidate)
+    roots = [root for root in (models_dir, bundled_dir) if root is not None]
+    for root in roots:
+        for candidate in (
+            root / "piper" / voice / f"{voice}.onnx",
+            root / "piper" / f"{voice}.onnx",
+        ):
+            if candidate.is_file() and not is_partial(candidate.parent):
+                return _check_voice_file(candidate)
     packaged = find_packaged_voice(voice)
     if packaged is not None:
         return _check_voice_file(packaged)
@@ -80,5 +96,5 @@ def locate_voice(voice: str, *, models_dir: Path) -> Path:
     hint = f" (installed: {', '.join(installed)})" if installed else ""
     raise ModelNotFoundError(
         f"Piper voice {voice!r} is not installed{hint}; pass a path to a voice .onnx file "
-        "or install the voice first"
+        f"or fetch it with `voice-sidecar models pull {voice}`"
     )

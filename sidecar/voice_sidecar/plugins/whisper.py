@@ -25,6 +25,7 @@ from voice_sidecar.errors import ModelLoadError
 from voice_sidecar.log import logger
 
 from .device import DeviceChoice, choose_whisper_device
+from .hardware import add_nvidia_dll_directories
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,14 @@ class Transcript:
 class WhisperEngine:
     """A loaded CTranslate2 Whisper model and the single thread that runs it."""
 
-    def __init__(self, model: Any, *, name: str, path: Path, choice: DeviceChoice) -> None:
+    def __init__(
+        self, model: Any, *, name: str, path: Path, choice: DeviceChoice, cpu_threads: int = 0
+    ) -> None:
         self._model = model
         self.name = name
         self.path = path
         self.device_choice = choice
+        self.cpu_threads = cpu_threads
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
 
     @classmethod
@@ -55,16 +59,22 @@ class WhisperEngine:
         compute_type: str = "auto",
         cpu_threads: int = 0,
         cuda_device_count: int | None = None,
+        choice: DeviceChoice | None = None,
     ) -> WhisperEngine:
+        """``choice``, when given (from ``decide_hardware``), replaces the simple decision."""
+        add_nvidia_dll_directories()
         import ctranslate2
         from faster_whisper import WhisperModel
 
-        count = (
-            ctranslate2.get_cuda_device_count() if cuda_device_count is None else cuda_device_count
-        )
-        choice = choose_whisper_device(
-            requested=device, compute_type=compute_type, cuda_device_count=count
-        )
+        if choice is None:
+            count = (
+                ctranslate2.get_cuda_device_count()
+                if cuda_device_count is None
+                else cuda_device_count
+            )
+            choice = choose_whisper_device(
+                requested=device, compute_type=compute_type, cuda_device_count=count
+            )
         started = time.perf_counter()
         try:
             model = WhisperModel(
@@ -100,11 +110,29 @@ class WhisperEngine:
             time.perf_counter() - started,
             choice.reason,
         )
-        return cls(model, name=name or path.name, path=path, choice=choice)
+        return cls(model, name=name or path.name, path=path, choice=choice, cpu_threads=cpu_threads)
 
-    def transcribe(self, audio: FloatAudio, *, language: str | None, beam_size: int) -> Transcript:
-        """Blocking: call through ``executor``."""
-        started = time.perf_counter()
+    def _fall_back_to_cpu(self, exc: BaseException) -> None:
+        """CUDA failed at first use (e.g. cuDNN missing): reload on the CPU, once."""
+        from faster_whisper import WhisperModel
+
+        reason = f"CUDA failed at first use ({_short(exc)}); using the CPU"
+        logger.warning(
+            "Whisper on CUDA failed at first inference, falling back to CPU int8: %s", _short(exc)
+        )
+        try:
+            self._model = WhisperModel(
+                str(self.path),
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=self.cpu_threads,
+                local_files_only=True,
+            )
+        except Exception as cpu_exc:
+            raise _load_error(self.path, cpu_exc) from cpu_exc
+        self.device_choice = DeviceChoice("cpu", "int8", reason)
+
+    def _run(self, audio: FloatAudio, language: str | None, beam_size: int) -> tuple[str, str]:
         segments, info = self._model.transcribe(
             audio,
             language=language,
@@ -113,10 +141,21 @@ class WhisperEngine:
             without_timestamps=True,
             condition_on_previous_text=False,
         )
-        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return " ".join(segment.text.strip() for segment in segments).strip(), info.language
+
+    def transcribe(self, audio: FloatAudio, *, language: str | None, beam_size: int) -> Transcript:
+        """Blocking: call through ``executor``."""
+        started = time.perf_counter()
+        try:
+            text, detected = self._run(audio, language, beam_size)
+        except Exception as exc:
+            if self.device_choice.device != "cuda":
+                raise
+            self._fall_back_to_cpu(exc)
+            text, detected = self._run(audio, language, beam_size)
         return Transcript(
             text=text,
-            language=info.language,
+            language=detected,
             audio_seconds=len(audio) / SPEECH_SAMPLE_RATE,
             inference_seconds=time.perf_counter() - started,
         )
