@@ -1,0 +1,221 @@
+"""The real spawner: OS processes with their output logged, stopped and killed as trees."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import sys
+import time
+from typing import Protocol
+
+import psutil
+
+from voice_sidecar.log import logger
+from voice_sidecar.supervisor import tree
+from voice_sidecar.supervisor.spawner import ChildProcess
+from voice_sidecar.supervisor.spec import ServiceSpec
+
+log = logger.getChild("supervisor")
+
+_MAX_LINE = 8192
+_OUTPUT_DRAIN_S = 1.0
+
+
+class ProcessSpawner:
+    """Starts each service as an OS process.
+
+    - stdin is a pipe whose only write end the supervisor holds: closing it asks
+      the child to stop, and it closes by itself when the supervisor dies.
+    - stdout and stderr are merged and logged line by line on
+      ``voice_sidecar.service.<name>`` (never on our stdout, which carries events).
+    - POSIX: a new session per child (own process group), and on Linux a
+      parent-death SIGKILL unless ``parent_death_signal=False``.
+    - Windows: CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP and a kill-on-close Job
+      Object.
+    """
+
+    def __init__(self, *, parent_death_signal: bool = True) -> None:
+        self._parent_death_signal = parent_death_signal
+
+    async def spawn(self, spec: ServiceSpec) -> ChildProcess:
+        loop = asyncio.get_running_loop()
+        marker = secrets.token_hex(8)
+        env = {**spec.env, tree.MARKER_VARIABLE: marker}
+        started = time.time()
+        pipe, merged = asyncio.subprocess.PIPE, asyncio.subprocess.STDOUT
+        program, *args = spec.argv
+        if sys.platform == "win32":
+            from voice_sidecar.supervisor import _windows
+
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ChildProtocol(loop),
+                program,
+                *args,
+                env=env,
+                cwd=spec.cwd,
+                stdin=pipe,
+                stdout=pipe,
+                stderr=merged,
+                creationflags=_windows.CREATION_FLAGS,
+            )
+            job = _job_for(spec.name, transport.get_pid())
+            return _RealChild(spec.name, transport, protocol, marker, started, job)
+        from voice_sidecar.supervisor import _posix
+
+        hook = _posix.parent_death_hook() if self._parent_death_signal else None
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _ChildProtocol(loop),
+            program,
+            *args,
+            env=env,
+            cwd=spec.cwd,
+            stdin=pipe,
+            stdout=pipe,
+            stderr=merged,
+            start_new_session=True,
+            preexec_fn=hook,
+        )
+        return _RealChild(spec.name, transport, protocol, marker, started, None)
+
+
+class _ChildProtocol(asyncio.subprocess.SubprocessStreamProtocol):
+    """Reports the exit the moment it happens.
+
+    ``asyncio.subprocess.Process.wait()`` (Python 3.11) also waits until every
+    pipe is closed, which never happens while a grandchild still holds one: a
+    crash would go unnoticed for as long as the grandchild lives.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=2**16, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+
+def _job_for(name: str, pid: int) -> _JobLike | None:
+    """A kill-on-close Job Object holding ``pid`` (Windows), or ``None`` if that fails."""
+    if sys.platform != "win32":
+        return None
+    from voice_sidecar.supervisor import _windows
+
+    try:
+        job = _windows.JobObject()
+    except OSError as error:
+        log.warning("%s: no Job Object (%s); relying on the tree scan", name, error)
+        return None
+    try:
+        job.assign(pid)
+    except OSError as error:  # e.g. a parent job that forbids nesting (before Windows 8)
+        log.warning("%s: no Job Object (%s); relying on the tree scan", name, error)
+        job.close()
+        return None
+    return job
+
+
+class _JobLike(Protocol):
+    """What ``_RealChild`` needs from a Windows Job Object."""
+
+    def terminate(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _RealChild:
+    def __init__(
+        self,
+        name: str,
+        transport: asyncio.SubprocessTransport,
+        protocol: _ChildProtocol,
+        marker: str,
+        started: float,
+        job: _JobLike | None,
+    ) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._pid = transport.get_pid()
+        self._marker = marker
+        self._started = started
+        self._job = job
+        try:
+            self._leader: psutil.Process | None = psutil.Process(self._pid)
+        except psutil.Error:
+            self._leader = None  # already gone; the marker scan still finds its children
+        self._output = asyncio.ensure_future(
+            _log_output(protocol.stdout, logging.getLogger(f"voice_sidecar.service.{name}"))
+        )
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode()
+
+    async def wait(self) -> int:
+        await self._protocol.exited.wait()
+        code = self._transport.get_returncode()
+        return code if code is not None else -1
+
+    def request_stop(self) -> None:
+        self._close_stdin()
+        if self.returncode is not None:
+            return
+        if sys.platform == "win32":
+            from voice_sidecar.supervisor import _windows
+
+            _windows.request_stop(self._pid)
+        else:
+            from voice_sidecar.supervisor import _posix
+
+            _posix.request_stop(self._pid)
+
+    async def kill_tree(self) -> None:
+        if self._job is not None:
+            self._job.terminate()
+        await asyncio.to_thread(tree.kill_tree, self._leader, self._marker, started=self._started)
+
+    async def release(self) -> None:
+        self._close_stdin()
+        # the pipe ends when the last process holding it is gone; do not wait for a straggler
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._output), _OUTPUT_DRAIN_S)
+        self._output.cancel()
+        self._transport.close()
+        if self._job is not None:
+            self._job.close()
+            self._job = None
+
+    def _close_stdin(self) -> None:
+        stdin = self._protocol.stdin
+        if stdin is not None and not stdin.is_closing():
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+
+async def _log_output(stream: asyncio.StreamReader | None, log: logging.Logger) -> None:
+    """Log the child's output line by line; overlong lines are cut, bad UTF-8 replaced."""
+    if stream is None:
+        return
+    pending = b""
+    while chunk := await stream.read(65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if len(pending) > _MAX_LINE:
+            lines.append(pending)
+            pending = b""
+        for line in lines:
+            _log_line(log, line)
+    if pending:
+        _log_line(log, pending)
+
+
+def _log_line(log: logging.Logger, line: bytes) -> None:
+    text = line[:_MAX_LINE].decode("utf-8", errors="replace").rstrip("\r")
+    if text:
+        log.info("%s", text)

@@ -1,0 +1,41 @@
+"""The seam between the supervisor's decisions and the operating system's processes."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from voice_sidecar.supervisor.spec import ServiceSpec
+
+
+class ChildProcess(Protocol):
+    """One spawned service and everything it started."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None:
+        """``None`` while the direct child runs."""
+        ...
+
+    async def wait(self) -> int:
+        """Wait for the direct child to exit; may be awaited (and cancelled) repeatedly."""
+        ...
+
+    def request_stop(self) -> None:
+        """Ask the tree to stop (SIGTERM to the group, CTRL_BREAK, end of stdin). Never blocks."""
+        ...
+
+    async def kill_tree(self) -> None:
+        """Kill the child and every descendant, including those that left its group."""
+        ...
+
+    async def release(self) -> None:
+        """Free what the child held in this process (pipes, Job Object handle)."""
+        ...
+
+
+class Spawner(Protocol):
+    async def spawn(self, spec: ServiceSpec) -> ChildProcess:
+        """Start ``spec``; ``OSError`` when the program cannot be started at all."""
+        ...
