@@ -100,3 +100,38 @@ def llm_server() -> Iterator[FakeLlmServer]:
     server = FakeLlmServer(LlmBehaviour()).start()
     yield server
     server.stop()
+
+
+def _skip_reasons() -> dict[str, str | None]:
+    import platform
+    import shutil
+
+    from .livekit_fixtures import real_livekit_server
+
+    try:
+        import ctranslate2
+
+        has_gpu = ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # noqa: BLE001 - no usable CUDA runtime is the same as no GPU
+        has_gpu = False
+    return {
+        "livekit_server": None
+        if real_livekit_server()
+        else "no livekit-server binary here (set LIVEKIT_SERVER_BIN or put it on PATH)",
+        "gpu": None if has_gpu else "no CUDA GPU on this machine",
+        "windows": None if platform.system() == "Windows" else "needs Windows",
+        "docker": None
+        if shutil.which("docker") and Path("/var/run/docker.sock").exists()
+        else "no Docker engine",
+        "powershell": None
+        if shutil.which("pwsh") or shutil.which("powershell")
+        else "no PowerShell",
+    }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reasons = _skip_reasons()
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))

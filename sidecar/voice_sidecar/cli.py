@@ -70,7 +70,18 @@ def add_conversation_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .commands import config_cmd, converse, key_cmd, transcribe
+    from .commands import (
+        agent_cmd,
+        bench_cmd,
+        config_cmd,
+        converse,
+        fetch_livekit_cmd,
+        key_cmd,
+        transcribe,
+        up_cmd,
+    )
+    from .commands.doctor import add_doctor_parser
+    from .commands.models import add_models_parser
 
     parser = argparse.ArgumentParser(
         prog="voice-sidecar", description="Local voice backend of private-assistant."
@@ -95,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_parser(commands)
     config_cmd.add_parser(commands)
     key_cmd.add_parser(commands)
+    add_models_parser(commands)
+    add_doctor_parser(commands)
+    agent_cmd.add_parser(commands)
+    fetch_livekit_cmd.add_parser(commands)
+    up_cmd.add_parser(commands)
+    bench_cmd.add_parser(commands)
     return parser
 
 

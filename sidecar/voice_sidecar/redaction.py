@@ -25,10 +25,15 @@ class Redactor:
         if secret and len(secret) >= _MIN_SECRET_CHARS:
             self._secrets.add(secret)
 
-    def redact(self, text: str) -> str:
+    def redact_known(self, text: str) -> str:
+        """Mask only the known secret values (for messages that carry a token on purpose)."""
         # longest first, so a secret that contains another is masked whole
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
+        return text
+
+    def redact(self, text: str) -> str:
+        text = self.redact_known(text)
         for pattern in _PATTERNS:
             text = pattern.sub(lambda m: m.group(1) + MASK, text)
         return text

@@ -20,7 +20,9 @@ from .settings import Settings
 
 ENV_PREFIX = "VOICE_SIDECAR_"
 CONFIG_FILE_VARIABLE = "VOICE_SIDECAR_CONFIG"
-_NOT_SETTINGS = {CONFIG_FILE_VARIABLE}
+# the supervisor marks its children with this, to find strays of a process tree
+SERVICE_MARKER_VARIABLE = "VOICE_SIDECAR_SERVICE_ID"
+_NOT_SETTINGS = {CONFIG_FILE_VARIABLE, SERVICE_MARKER_VARIABLE}
 
 
 class SettingsError(UserFacingError):

@@ -1,0 +1,52 @@
+"""``voice-sidecar agent``: the LiveKit agent worker (what ``up`` supervises and Compose runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from voice_sidecar.errors import UserFacingError
+
+from .context import CommandContext
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "agent",
+        help="run the agent worker against a livekit-server (LIVEKIT_URL, LIVEKIT_API_KEY, "
+        "LIVEKIT_API_SECRET; defaults: the local server and this installation's keys)",
+    )
+    parser.set_defaults(handler=run_agent)
+
+
+def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
+    from voice_sidecar.agent_worker import WorkerConnection, run_worker
+    from voice_sidecar.commands.converse import default_persona
+    from voice_sidecar.runtime import SpeechRuntime
+    from voice_sidecar.secret_store import livekit_credentials
+
+    from .common import model_paths
+
+    settings = context.resolve_llm_key()
+    env = context.environ
+    url = env.get("LIVEKIT_URL") or f"ws://127.0.0.1:{settings.ports.livekit_http}"
+    if env.get("LIVEKIT_API_KEY") and env.get("LIVEKIT_API_SECRET"):
+        key, secret = env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]
+    else:
+        credentials = livekit_credentials(context.store)
+        key, secret = credentials.api_key, credentials.api_secret
+    if len(secret) < 32:
+        raise UserFacingError("LIVEKIT_API_SECRET must be at least 32 characters")
+    context.redactor.add(secret)
+    runtime = SpeechRuntime.load(settings, model_paths(settings))
+    try:
+        runtime.warm_up()
+        run_worker(
+            runtime,
+            settings,
+            WorkerConnection(url=url, api_key=key, api_secret=secret),
+            default_persona(settings.persona),
+            settings_for_job=context.resolve_llm_key,
+        )
+    finally:
+        runtime.close()
+    return 0

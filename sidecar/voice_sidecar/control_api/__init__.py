@@ -1,0 +1,1 @@
+"""The loopback HTTP API the desktop app drives the sidecar with."""

@@ -1,0 +1,1 @@
+"""Finding, fetching and configuring the livekit-server binary."""

@@ -1,0 +1,400 @@
+"""``voice-sidecar up``: livekit-server and the agent worker under supervision, plus the
+control API and the event stream the desktop app follows (docs/sidecar-protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from aiohttp import web
+
+from . import __version__
+from .agent_worker import AGENT_NAME
+from .commands.common import model_paths
+from .commands.context import CommandContext
+from .control_api.app import build_app, new_token
+from .control_api.session_tokens import mint_session
+from .errors import LLMUnreachableError, UserFacingError
+from .events import EventWriter
+from .livekit_server.locate import find_livekit_server
+from .livekit_server.server_config import (
+    LiveKitPorts,
+    render_config,
+    server_argv,
+    server_environment,
+)
+from .llm_client import check_llm_reachable
+from .log import logger
+from .model_service import ModelService
+from .paths import default_bin_dir, default_state_dir
+from .persona import SessionRequest
+from .ports import check_ports, port_needs
+from .secret_store import (
+    KeyringError,
+    LiveKitCredentials,
+    livekit_credentials,
+    resolve_api_key,
+    validate_api_key,
+)
+from .settings import Settings
+from .supervisor.events import ServiceEvent
+from .supervisor.instance import InstanceFile
+from .supervisor.manager import Supervisor, SupervisorStartError
+from .supervisor.parent_watch import stdin_is_pipe
+from .supervisor.spec import ServiceSpec
+
+EXIT_FATAL = 7
+
+
+class NotReadyError(UserFacingError):
+    """The stack is not (or no longer) able to serve a conversation."""
+
+
+def sidecar_argv(extra: Sequence[str]) -> list[str]:
+    """How to start this program again (frozen: the executable itself)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, *extra]
+    return [sys.executable, "-m", "voice_sidecar", *extra]
+
+
+async def http_ok(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            response = await client.get(url)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def service_specs(
+    *,
+    settings: Settings,
+    binary: Path,
+    config_path: Path,
+    credentials: LiveKitCredentials,
+    environ: Mapping[str, str],
+    agent_args: Sequence[str],
+) -> list[ServiceSpec]:
+    ports = settings.ports
+    livekit_url = f"ws://127.0.0.1:{ports.livekit_http}"
+    livekit_health = f"http://127.0.0.1:{ports.livekit_http}/"
+    agent_health = f"http://127.0.0.1:{ports.agent_health}/"
+    agent_env = {k: v for k, v in environ.items() if not k.startswith("LIVEKIT_")}
+    agent_env |= {
+        "LIVEKIT_URL": livekit_url,
+        "LIVEKIT_API_KEY": credentials.api_key,
+        "LIVEKIT_API_SECRET": credentials.api_secret,
+    }
+    return [
+        ServiceSpec(
+            name="livekit-server",
+            argv=server_argv(str(binary), str(config_path)),
+            env=server_environment(environ, credentials),
+            ready_probe=lambda: http_ok(livekit_health),
+            live_probe=lambda: http_ok(livekit_health),
+            ready_timeout_s=30.0,
+        ),
+        ServiceSpec(
+            name="agent",
+            argv=sidecar_argv([*agent_args, "agent"]),
+            env=agent_env,
+            ready_probe=lambda: http_ok(agent_health),
+            live_probe=lambda: http_ok(agent_health),
+            # loading and warming the speech models takes seconds, more on a first run
+            ready_timeout_s=180.0,
+        ),
+    ]
+
+
+@dataclass
+class StackBackend:
+    """The control API's view of the running stack."""
+
+    context: CommandContext
+    supervisor: Supervisor
+    credentials: LiveKitCredentials
+    livekit_url: str
+    request_stop: Callable[[str], None]
+    models: ModelService | None = None
+
+    def _ready(self) -> bool:
+        return all(s.state == "ready" for s in self.supervisor.status().values())
+
+    def health(self) -> dict[str, Any]:
+        status = self.supervisor.status()
+        states = {s.state for s in status.values()}
+        overall = (
+            "fatal"
+            if "fatal" in states
+            else "ready"
+            if states == {"ready"}
+            else "starting"
+            if states <= {"starting", "ready"}
+            else "degraded"
+        )
+        return {
+            "status": overall,
+            "services": {
+                name: {
+                    "state": s.state,
+                    "restarts": s.restarts,
+                    "pid": s.pid,
+                    "last_error": s.last_error,
+                }
+                for name, s in status.items()
+            },
+            "llm_key": "available" if self.key_status()["available"] else "missing",
+        }
+
+    def create_session(self, request: SessionRequest) -> dict[str, Any]:
+        if not self._ready():
+            raise NotReadyError("the voice backend is not ready yet; retry in a moment")
+        return mint_session(
+            request,
+            credentials=self.credentials,
+            livekit_url=self.livekit_url,
+            agent_name=AGENT_NAME,
+        )
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return [] if self.models is None else list(self.models.list())
+
+    def pull_model(self, name: str) -> None:
+        if self.models is None:
+            raise KeyError(name)
+        self.models.pull_in_background(name)
+
+    def key_status(self) -> dict[str, Any]:
+        settings = self.context.settings
+        if not settings.llm.is_nebius:
+            return {"available": True, "source": "not needed"}
+        resolved = resolve_api_key("nebius", self.context.environ, self.context.store)
+        return {"available": resolved.value is not None, "source": resolved.source}
+
+    def store_key(self, name: str, key: str) -> None:
+        value = validate_api_key(key)
+        self.context.redactor.add(value)
+        self.context.store.set(name, value)
+
+    def shutdown(self) -> None:
+        self.request_stop("shutdown_request")
+
+
+def _credentials(context: CommandContext) -> LiveKitCredentials:
+    try:
+        return livekit_credentials(context.store)
+    except KeyringError as exc:
+        # the pair only has to agree between the children of this run
+        import secrets
+
+        logger.warning("using one-run LiveKit credentials: %s", exc)
+        return LiveKitCredentials("API" + secrets.token_hex(6), secrets.token_urlsafe(36))
+
+
+async def run_stack(
+    context: CommandContext,
+    events: EventWriter,
+    *,
+    parent_pid: int | None,
+    watch_stdin: bool,
+    agent_args: Sequence[str],
+    dev_origins: Sequence[str],
+    log_file: Path,
+) -> int:
+    settings = context.resolve_llm_key()
+    events.emit("starting", version=__version__, pid=os.getpid(), log_file=str(log_file))
+    state_dir = default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    instance = InstanceFile(state_dir / "instance.json")
+    instance.claim(version=__version__)  # a live earlier instance is reported, never adopted
+    try:
+        return await _run_claimed(
+            context,
+            events,
+            settings,
+            instance,
+            parent_pid=parent_pid,
+            watch_stdin=watch_stdin,
+            agent_args=agent_args,
+            dev_origins=dev_origins,
+            log_file=log_file,
+        )
+    finally:
+        instance.release()
+
+
+async def _run_claimed(
+    context: CommandContext,
+    events: EventWriter,
+    settings: Settings,
+    instance: InstanceFile,
+    *,
+    parent_pid: int | None,
+    watch_stdin: bool,
+    agent_args: Sequence[str],
+    dev_origins: Sequence[str],
+    log_file: Path,
+) -> int:
+    binary = find_livekit_server(environ=context.environ, cache_bin_dir=default_bin_dir())
+    check_ports(port_needs(settings.ports))
+    credentials = _credentials(context)
+    context.redactor.add(credentials.api_secret)
+    config_path = default_state_dir() / "livekit.yaml"
+    ports = settings.ports
+    config_path.write_text(
+        render_config(
+            LiveKitPorts(ports.livekit_http, ports.livekit_rtc_tcp, ports.livekit_rtc_udp)
+        ),
+        encoding="utf-8",
+    )
+    models = ModelService.create(settings, model_paths(settings), events)
+    # fetched here, with progress events, so the agent starts on models already on disk
+    await asyncio.to_thread(models.prepare, settings)
+    if settings.llm.missing_api_key:
+        events.error(
+            "missing_api_key",
+            "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY.",
+            fatal=False,
+        )
+
+    loop = asyncio.get_running_loop()
+    stop_reason: asyncio.Future[str] = loop.create_future()
+
+    def request_stop(reason: str) -> None:
+        def settle() -> None:
+            if not stop_reason.done():
+                stop_reason.set_result(reason)
+
+        loop.call_soon_threadsafe(settle)
+
+    def on_service(event: ServiceEvent) -> None:
+        events.emit(
+            "service",
+            service=event.service,
+            state=event.state,
+            restarts=event.restarts,
+            pid=event.pid,
+            message=event.message,
+        )
+
+    supervisor = Supervisor(
+        service_specs(
+            settings=settings,
+            binary=binary.path,
+            config_path=config_path,
+            credentials=credentials,
+            environ=context.environ,
+            agent_args=agent_args,
+        ),
+        on_event=on_service,
+    )
+    livekit_url = f"ws://127.0.0.1:{ports.livekit_http}"
+    backend = StackBackend(
+        context=context,
+        supervisor=supervisor,
+        credentials=credentials,
+        livekit_url=livekit_url,
+        request_stop=request_stop,
+        models=models,
+    )
+    token = new_token()  # announced in the ready event on purpose: not added to the redactor
+    port_box = [0]
+    runner = web.AppRunner(
+        build_app(backend, token=token, port_ref=lambda: port_box[0], dev_origins=dev_origins),
+        access_log=None,
+    )
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", ports.control_api).start()
+    port_box[0] = int(runner.addresses[0][1])
+    instance.update(
+        ports={
+            "control_api": port_box[0],
+            "livekit_http": ports.livekit_http,
+            "agent_health": ports.agent_health,
+        }
+    )
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Windows has no loop signal handlers: Ctrl+C arrives as KeyboardInterrupt
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, request_stop, "signal")
+
+    watchers = _start_watchers(parent_pid, watch_stdin and stdin_is_pipe(), request_stop)
+    exit_code = 0
+    try:
+        start: asyncio.Future[Any] = asyncio.ensure_future(supervisor.start())
+        waiting: set[asyncio.Future[Any]] = {start, stop_reason}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if start in done:
+            try:
+                start.result()
+            except SupervisorStartError as exc:
+                events.error("service_fatal", f"{exc}; see the log at {log_file}", fatal=True)
+                request_stop("fatal")
+                return EXIT_FATAL
+            events.emit(
+                "ready",
+                control_url=f"http://127.0.0.1:{port_box[0]}",
+                token=token,
+                livekit_url=livekit_url,
+                log_file=str(log_file),
+                llm_key="missing" if settings.llm.missing_api_key else "available",
+            )
+            llm_check = asyncio.ensure_future(_report_llm_reachability(settings, events))
+            fatal: asyncio.Future[Any] = asyncio.ensure_future(supervisor.wait_fatal())
+            waiting = {fatal, stop_reason}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if fatal in done:
+                event = fatal.result()
+                events.error(
+                    "service_fatal",
+                    f"{event.service} keeps crashing ({event.message or 'no detail'}); "
+                    f"see the log at {log_file}",
+                    fatal=True,
+                )
+                request_stop("fatal")
+                exit_code = EXIT_FATAL
+            else:
+                fatal.cancel()
+            llm_check.cancel()
+        else:
+            start.cancel()
+    finally:
+        reason = await stop_reason if stop_reason.done() else "fatal"
+        await supervisor.stop()
+        await runner.cleanup()
+        for watcher in watchers:
+            watcher.cancel()
+        events.emit("stopped", reason=reason)
+    return exit_code
+
+
+async def _report_llm_reachability(settings: Settings, events: EventWriter) -> None:
+    """A non-fatal ``llm_unreachable`` event when the endpoint is down or refuses the key, so
+    the app can say so before the user speaks (the agent also apologises per turn)."""
+    if settings.llm.missing_api_key:
+        return
+    try:
+        await check_llm_reachable(settings.llm)
+    except LLMUnreachableError as exc:
+        events.error("llm_unreachable", str(exc), fatal=False)
+
+
+def _start_watchers(
+    parent_pid: int | None, watch_stdin: bool, request_stop: Callable[[str], None]
+) -> list[asyncio.Task[Any]]:
+    from .supervisor.parent_watch import watch_parent
+
+    async def watch() -> None:
+        reason = await watch_parent(parent_pid=parent_pid, watch_stdin=watch_stdin)
+        request_stop(reason)
+
+    return [asyncio.ensure_future(watch())]
