@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from livekit.agents import AgentStateChangedEvent, ConversationItemAddedEvent, llm
-from livekit.agents.voice.events import CloseEvent, ErrorEvent
+from livekit.agents.metrics import STTMetrics
+from livekit.agents.voice.events import CloseEvent, ErrorEvent, MetricsCollectedEvent
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
 from voice_sidecar.audio_files import FloatAudio, Int16Audio
@@ -52,12 +53,18 @@ class TurnResult:
     first_audio_latency_s: float | None = None
     end_of_turn_delay_s: float | None = None
     stt_delay_s: float | None = None
+    stt_inference_s: float | None = None
+    """Whisper's own time for this turn (the rest of ``stt_delay_s`` is the VAD's wait)."""
     llm_ttft_s: float | None = None
     llm_first_sentence_s: float | None = None
     tts_ttfb_s: float | None = None
     framework_e2e_s: float | None = None
     barge_in_reaction_s: float | None = None
     agent_audio_s: float = 0.0
+    user_messages: int = 0
+    """How many user turns the session heard in this file: more than one means it cut in."""
+    replied_during_speech: bool = False
+    """The agent started speaking before this file's speech ended (a premature end of turn)."""
     speech_start_s: float = 0.0
     speech_end_s: float = 0.0
     """Seconds from the start of the conversation (positions in the output WAV)."""
@@ -79,6 +86,8 @@ class _Observer:
         self.items: list[llm.ChatMessage] = []
         self.states: list[tuple[float, str]] = []
         self.errors: list[str] = []
+        self.stt_runs: list[tuple[float, float]] = []
+        """(time.time() when done, seconds of inference) for each recognition."""
         self.changed = asyncio.Event()
         self.closed = False
 
@@ -90,6 +99,11 @@ class _Observer:
     def on_state(self, event: AgentStateChangedEvent) -> None:
         self.states.append((time.time(), event.new_state))
         self.changed.set()
+
+    def on_metrics(self, event: MetricsCollectedEvent) -> None:
+        metrics = event.metrics
+        if isinstance(metrics, STTMetrics) and not metrics.streamed:
+            self.stt_runs.append((metrics.timestamp, metrics.duration))
 
     def on_error(self, event: ErrorEvent) -> None:
         self.errors.append(f"{type(event.error).__name__}: {getattr(event.error, 'error', '')}")
@@ -176,6 +190,7 @@ async def run_conversation(
     session.on("conversation_item_added", observer.on_item)
     session.on("agent_state_changed", observer.on_state)
     session.on("error", observer.on_error)
+    session.on("metrics_collected", observer.on_metrics)
     session.on("close", observer.on_close)
     # the synchronizer is what RoomIO puts in front of a room's speaker: it reports how much of
     # the reply's text was heard, so an interrupted reply is stored as spoken, not as generated
@@ -210,6 +225,7 @@ async def run_conversation(
         await audio_out.aclose()
 
     turns = _assemble_turns(utterances, spoken, observer.items, audio_out, origin)
+    _attach_stt_runs(turns, spoken, observer.stt_runs)
     return ConversationResult(
         turns=turns,
         history=list(history.get("items", [])),
@@ -241,6 +257,7 @@ def _assemble_turns(
             turn = turns[owner]
             text = message.text_content or ""
             turn.user_transcript = f"{turn.user_transcript} {text}".strip()
+            turn.user_messages += 1
             turn.end_of_turn_delay_s = _metric(message, "end_of_turn_delay")
             turn.stt_delay_s = _metric(message, "transcription_delay")
         elif message.role == "assistant" and owner is not None:
@@ -265,9 +282,24 @@ def _assemble_turns(
         if reply and reply[0].started_at is not None:
             turn.first_audio_latency_s = reply[0].started_at - said.speech_end_at
         turn.agent_audio_s = sum(s.played_s for s in reply)
+        turn.replied_during_speech = any(
+            s.started_at is not None and said.speech_start_at < s.started_at < said.speech_end_at
+            for s in output.segments
+        )
         if index > 0:
             turn.barge_in_reaction_s = _barge_in_reaction(output.segments, said.speech_start_at)
     return turns
+
+
+def _attach_stt_runs(
+    turns: list[TurnResult], spoken: list[SpokenUtterance], runs: list[tuple[float, float]]
+) -> None:
+    """The last recognition that finished between a turn's speech end and the next turn."""
+    for index, (turn, said) in enumerate(zip(turns, spoken, strict=False)):
+        until = spoken[index + 1].speech_start_at if index + 1 < len(spoken) else float("inf")
+        mine = [seconds for done, seconds in runs if said.speech_end_at <= done < until]
+        if mine:
+            turn.stt_inference_s = mine[0]
 
 
 def _turn_of_user_message(message: llm.ChatMessage, spoken: list[SpokenUtterance]) -> int | None:

@@ -1,0 +1,1 @@
+"""``voice-sidecar bench``: the latency benchmark over the real converse pipeline."""

@@ -1,0 +1,277 @@
+"""Run the scenarios through the real pipeline and reduce the results to figures."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from voice_sidecar.converse.runner import ConverseOptions, TurnResult, run_conversation
+from voice_sidecar.errors import UserFacingError
+from voice_sidecar.log import logger
+from voice_sidecar.persona import SessionRequest
+from voice_sidecar.runtime import ModelPaths, SpeechRuntime
+from voice_sidecar.settings import LlmSettings, Settings
+from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour
+
+from .scenarios import Scenario, build_scenarios, piper_speaker
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    repetitions: int = 2
+    first_token_delay_s: float = 0.05
+    token_interval_s: float = 0.02
+    stt_models: tuple[str, ...] = ("tiny.en", "base")
+    only: tuple[str, ...] = ()
+    """Scenario names to run (substring match); empty: all."""
+
+
+@dataclass
+class TurnRecord:
+    scenario: str
+    repetition: int
+    turn: dict[str, Any]
+
+
+@dataclass
+class BenchResult:
+    settings: dict[str, Any]
+    startup_s: float
+    turns: list[TurnRecord] = field(default_factory=list)
+    stt_rtf: dict[str, float] = field(default_factory=dict)
+    tts_rtf: float = 0.0
+    peak_rss_mb: float = 0.0
+    wall_s: float = 0.0
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def summary(values: list[float]) -> dict[str, float | int | None]:
+    return {
+        "median": statistics.median(values) if values else None,
+        "p90": percentile(values, 0.9),
+        "n": len(values),
+    }
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _fixed_reply(text: str) -> Callable[[list[dict[str, Any]]], str]:
+    def reply(_messages: list[dict[str, Any]]) -> str:
+        return text
+
+    return reply
+
+
+def _turn_dict(turn: TurnResult) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(turn)
+
+
+async def _run_scenarios(
+    runtime: SpeechRuntime,
+    settings: Settings,
+    scenarios: list[Scenario],
+    options: BenchOptions,
+    result: BenchResult,
+    progress: Any,
+) -> None:
+    for repetition in range(options.repetitions):
+        for scenario in scenarios:
+            server = FakeLlmServer(
+                LlmBehaviour(
+                    first_token_delay_s=options.first_token_delay_s,
+                    token_interval_s=options.token_interval_s,
+                    reply=_fixed_reply(scenario.reply),
+                )
+            ).start()
+            try:
+                run_settings = replace(
+                    settings,
+                    llm=LlmSettings(base_url=server.base_url, model="bench", max_retries=0),
+                )
+                conversation = await run_conversation(
+                    runtime,
+                    run_settings,
+                    SessionRequest(),
+                    scenario.turns,
+                    ConverseOptions(
+                        barge_in_after_s=scenario.barge_in_after_s,
+                        noise_dbfs=scenario.noise_dbfs,
+                    ),
+                )
+            finally:
+                server.stop()
+            for turn in conversation.turns:
+                result.turns.append(TurnRecord(scenario.name, repetition, _turn_dict(turn)))
+            progress(
+                f"{scenario.name} #{repetition + 1}: "
+                + ", ".join(
+                    "-" if t.first_audio_latency_s is None else f"{t.first_audio_latency_s:.2f}s"
+                    for t in conversation.turns
+                )
+            )
+
+
+def _stt_rtf(
+    runtime_settings: Settings,
+    paths: ModelPaths,
+    scenarios: list[Scenario],
+    models: tuple[str, ...],
+) -> dict[str, float]:
+    from voice_sidecar.runtime import load_whisper, model_provider
+
+    audio = [u.samples for s in scenarios for u in s.turns][:6]
+    rtf: dict[str, float] = {}
+    for name in models:
+        settings = replace(runtime_settings, stt=replace(runtime_settings.stt, model=name))
+        try:
+            engine, _ = load_whisper(settings, model_provider(settings, paths))
+        except UserFacingError as exc:
+            logger.warning("no real-time factor for %s: %s", name, exc)
+            continue
+        try:
+            engine.warm_up()
+            spent = heard = 0.0
+            for samples in audio:
+                t = engine.transcribe(samples, language="en", beam_size=settings.stt.beam_size)
+                spent += t.inference_seconds
+                heard += t.audio_seconds
+            rtf[name] = spent / heard
+        finally:
+            engine.close()
+    return rtf
+
+
+def _tts_rtf(runtime: SpeechRuntime) -> float:
+    import threading
+
+    engine = runtime.voice()
+    spent = samples = 0.0
+    for text in (
+        "Sure, here is a quick answer for you.",
+        "The first thing to know is that the weather will change during the week.",
+        "By the weekend it clears up again and it gets warmer.",
+    ):
+        started = time.perf_counter()
+        pcm = b"".join(engine.synthesize_chunks(text, length_scale=None, stop=threading.Event()))
+        spent += time.perf_counter() - started
+        samples += len(pcm) / 2
+    return spent / (samples / engine.sample_rate)
+
+
+def run_bench(
+    settings: Settings, paths: ModelPaths, options: BenchOptions, progress: Any
+) -> BenchResult:
+    began = time.perf_counter()
+    started = time.perf_counter()
+    runtime = SpeechRuntime.load(settings, paths)
+    runtime.warm_up()
+    result = BenchResult(
+        settings={
+            "stt": vars(settings.stt) | {},
+            "turn": vars(settings.turn) | {},
+            "tts": vars(settings.tts) | {},
+            "llm_first_token_delay_s": options.first_token_delay_s,
+            "llm_token_interval_s": options.token_interval_s,
+            "repetitions": options.repetitions,
+        },
+        startup_s=time.perf_counter() - started,
+    )
+    progress(f"models ready in {result.startup_s:.2f}s")
+    try:
+        scenarios = build_scenarios(piper_speaker(runtime.voice()))
+        if options.only:
+            scenarios = [s for s in scenarios if any(o in s.name for o in options.only)]
+        asyncio.run(_run_scenarios(runtime, settings, scenarios, options, result, progress))
+        result.tts_rtf = _tts_rtf(runtime)
+    finally:
+        runtime.close()
+    result.stt_rtf = _stt_rtf(settings, paths, scenarios, options.stt_models)
+    result.peak_rss_mb = _peak_rss_mb()
+    result.wall_s = time.perf_counter() - began
+    return result
+
+
+def figures(result: BenchResult) -> dict[str, Any]:
+    """Medians and p90s, per scenario and overall (barge-in runs are left out of the overall
+    latency: their replies are cut short on purpose)."""
+    per_scenario: dict[str, dict[str, Any]] = {}
+    names = list(dict.fromkeys(t.scenario for t in result.turns))
+    latency_all: list[float] = []
+    for name in names:
+        turns = [t.turn for t in result.turns if t.scenario == name]
+        barge = name.startswith("barge-in")
+        answered = [t for t in turns if t["first_audio_latency_s"] is not None]
+        lat = [t["first_audio_latency_s"] for t in answered]
+        if not barge:
+            latency_all += lat
+        stt = [t["stt_inference_s"] for t in answered if t["stt_inference_s"] is not None]
+        eot = [
+            t["stt_delay_s"] - t["stt_inference_s"]
+            for t in answered
+            if t["stt_delay_s"] is not None and t["stt_inference_s"] is not None
+        ]
+        entry: dict[str, Any] = {
+            "first_audio_latency_s": summary(lat),
+            "end_of_turn_wait_s": summary(eot),
+            "stt_inference_s": summary(stt),
+            "llm_ttft_s": summary(
+                [t["llm_ttft_s"] for t in answered if t["llm_ttft_s"] is not None]
+            ),
+            "llm_first_sentence_s": summary(
+                [
+                    t["llm_first_sentence_s"]
+                    for t in answered
+                    if t["llm_first_sentence_s"] is not None
+                ]
+            ),
+            "tts_ttfb_s": summary(
+                [t["tts_ttfb_s"] for t in answered if t["tts_ttfb_s"] is not None]
+            ),
+        }
+        if barge:
+            entry["barge_in_reaction_s"] = summary(
+                [t["barge_in_reaction_s"] for t in turns if t["barge_in_reaction_s"] is not None]
+            )
+        if name == "mid-sentence pauses":
+            cut = [t for t in turns if t["user_messages"] > 1 or t["replied_during_speech"]]
+            entry["premature_end_of_turn_rate"] = len(cut) / len(turns) if turns else None
+        per_scenario[name] = entry
+    reactions = [
+        t.turn["barge_in_reaction_s"]
+        for t in result.turns
+        if t.scenario.startswith("barge-in") and t.turn["barge_in_reaction_s"] is not None
+    ]
+    pause_turns = [t.turn for t in result.turns if t.scenario == "mid-sentence pauses"]
+    cut = [t for t in pause_turns if t["user_messages"] > 1 or t["replied_during_speech"]]
+    return {
+        "overall": {
+            "first_audio_latency_s": summary(latency_all),
+            "barge_in_reaction_s": summary(reactions),
+            "premature_end_of_turn_rate": (len(cut) / len(pause_turns)) if pause_turns else None,
+            "startup_s": round(result.startup_s, 3),
+            "stt_rtf": {k: round(v, 4) for k, v in result.stt_rtf.items()},
+            "tts_rtf": round(result.tts_rtf, 4),
+            "peak_rss_mb": round(result.peak_rss_mb, 1),
+            "wall_s": round(result.wall_s, 1),
+        },
+        "scenarios": per_scenario,
+    }

@@ -1,0 +1,88 @@
+"""The benchmark's figures for people (a table), machines (JSON) and eyes (a PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+STAGES = (
+    ("end_of_turn_wait_s", "VAD end of turn"),
+    ("stt_inference_s", "Whisper"),
+    ("llm_ttft_s", "LLM first token"),
+    ("llm_first_sentence_s", "first sentence ready"),
+    ("tts_ttfb_s", "Piper first audio"),
+)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def table(figures: dict[str, Any]) -> str:
+    lines = [
+        "| scenario | first audio median | p90 | VAD wait | Whisper | LLM TTFT "
+        "| 1st sentence | Piper TTFB | other |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, entry in figures["scenarios"].items():
+        latency = entry["first_audio_latency_s"]
+        cells = [_fmt(entry[key]["median"]) for key, _ in STAGES]
+        extra = []
+        if "barge_in_reaction_s" in entry:
+            b = entry["barge_in_reaction_s"]
+            extra.append(f"barge-in {_fmt(b['median'])} (p90 {_fmt(b['p90'])})")
+        if "premature_end_of_turn_rate" in entry:
+            extra.append(f"cut-offs {_fmt(entry['premature_end_of_turn_rate'])}")
+        lines.append(
+            f"| {name} | {_fmt(latency['median'])} | {_fmt(latency['p90'])} | "
+            + " | ".join(cells)
+            + f" | {'; '.join(extra) or '-'} |"
+        )
+    overall = figures["overall"]
+    latency = overall["first_audio_latency_s"]
+    barge = overall["barge_in_reaction_s"]
+    lines += [
+        "",
+        "Overall end of speech to first agent audio: "
+        f"median {_fmt(latency['median'])} s, p90 {_fmt(latency['p90'])} s (n={latency['n']}).",
+        f"Barge-in: agent silenced after median {_fmt(barge['median'])} s, "
+        f"p90 {_fmt(barge['p90'])} s.",
+        "Premature end of turn during 300-600 ms pauses: "
+        f"{_fmt(overall['premature_end_of_turn_rate'])}.",
+        f"STT real-time factor: {overall['stt_rtf']}; TTS real-time factor: {overall['tts_rtf']}.",
+        f"Start-up to first turn ready: {overall['startup_s']} s; "
+        f"peak RSS {overall['peak_rss_mb']} MB; wall time {overall['wall_s']} s.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(figures: dict[str, Any], path: Path) -> None:
+    """Stacked bars of the median latency breakdown per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, e in figures["scenarios"].items() if e["first_audio_latency_s"]["median"]]
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.8))
+    left = [0.0] * len(names)
+    for key, label in STAGES:
+        widths = [figures["scenarios"][n][key]["median"] or 0.0 for n in names]
+        ax.barh(names, widths, left=left, label=label)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    totals = [figures["scenarios"][n]["first_audio_latency_s"]["median"] for n in names]
+    ax.scatter(
+        totals, names, color="black", marker="|", s=300, label="measured first audio", zorder=3
+    )
+    ax.axvline(0.6, color="grey", linestyle="--", linewidth=1, label="target 0.6 s")
+    ax.set_xlabel("seconds from end of user speech (medians)")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,97 @@
+"""The spoken turns the benchmark plays, made by the harness itself with Piper."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voice_sidecar.audio_files import SPEECH_SAMPLE_RATE, FloatAudio
+from voice_sidecar.converse.runner import Utterance
+from voice_sidecar.plugins.piper import PiperEngine
+from voice_sidecar.plugins.whisper import frames_to_speech
+
+SHORT_REPLY = "Sure, here is a quick answer for you."
+LONG_REPLY = (
+    "Here is a longer answer, so that you have time to interrupt me. "
+    "The first thing to know is that the weather will change during the week. "
+    "On Monday it stays dry and mild, with a light wind from the west. "
+    "From Wednesday on, clouds come in and it may rain in the afternoon. "
+    "By the weekend it clears up again and it gets warmer. Anything else?"
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    turns: tuple[Utterance, ...]
+    reply: str
+    barge_in_after_s: float | None = None
+    noise_dbfs: float | None = None
+    pause_turns: bool = False
+    """Each turn holds a pause mid-sentence: a reply before its end is a cut-off."""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+Speak = Callable[[str], FloatAudio]
+
+
+def piper_speaker(engine: PiperEngine) -> Speak:
+    def speak(text: str) -> FloatAudio:
+        from livekit import rtc
+
+        pcm = b"".join(engine.synthesize_chunks(text, length_scale=None, stop=threading.Event()))
+        frame = rtc.AudioFrame(pcm, engine.sample_rate, 1, len(pcm) // 2)
+        return frames_to_speech(frame)
+
+    return speak
+
+
+def _silence(seconds: float) -> FloatAudio:
+    return np.zeros(int(SPEECH_SAMPLE_RATE * seconds), dtype=np.float32)
+
+
+def _with_pause(speak: Speak, first: str, second: str, pause_s: float) -> FloatAudio:
+    return np.concatenate([speak(first), _silence(pause_s), speak(second)]).astype(np.float32)
+
+
+def build_scenarios(speak: Speak) -> list[Scenario]:
+    def turn(text: str) -> Utterance:
+        return Utterance(name=text, samples=speak(text))
+
+    short = (
+        turn("What time is it?"),
+        turn("Turn on the kitchen lights."),
+        turn("What is the capital of France?"),
+    )
+    long = (
+        turn(
+            "I am planning a trip to the mountains next weekend with two friends, "
+            "and I would like to know what the weather will be like on Saturday morning."
+        ),
+        turn(
+            "Can you also remind me what I need to pack for a two day hike, "
+            "including food, water and some warm clothes for the evening?"
+        ),
+    )
+    pauses = tuple(
+        Utterance(
+            name=f"pause {int(p * 1000)} ms",
+            samples=_with_pause(speak, "I would like to know", "what the weather is tomorrow.", p),
+        )
+        for p in (0.3, 0.45, 0.6)
+    )
+    barge = (turn("Tell me about the weather this week."), turn("Stop, thank you."))
+    scenarios = [
+        Scenario("short questions", short, SHORT_REPLY),
+        Scenario("long questions", long, SHORT_REPLY),
+        Scenario("mid-sentence pauses", pauses, SHORT_REPLY, pause_turns=True),
+        Scenario("background noise", short, SHORT_REPLY, noise_dbfs=-45.0),
+    ]
+    scenarios += [
+        Scenario(f"barge-in at {after:g} s", barge, LONG_REPLY, barge_in_after_s=after)
+        for after in (0.5, 1.0, 2.0)
+    ]
+    return scenarios
