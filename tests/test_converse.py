@@ -17,6 +17,7 @@ from voice_sidecar.converse.runner import (
     run_conversation,
 )
 from voice_sidecar.persona import HistoryMessage, Persona, SessionRequest
+from voice_sidecar.plugins.piper import PiperEngine
 from voice_sidecar.runtime import SpeechRuntime
 from voice_sidecar.settings import LlmSettings, Settings
 from voice_sidecar.testing.llm_server import FakeLlmServer
@@ -285,3 +286,32 @@ async def test_reasoning_is_never_spoken(
     heard = _words(await _heard(runtime, result, 0))
     assert "bananas" not in heard
     assert "noon" in heard
+
+
+async def test_a_pause_mid_sentence_does_not_end_the_turn(
+    runtime: SpeechRuntime, speech_settings: Settings, piper: PiperEngine, llm_server: FakeLlmServer
+) -> None:
+    """With the default turn settings a 400 ms pause is not the end of the turn: one user
+    turn, both halves in it, and the reply answers the whole sentence."""
+    from voice_sidecar.bench.scenarios import _with_pause, piper_speaker
+
+    samples = _with_pause(
+        piper_speaker(piper), "I would like to know", "the weather tomorrow.", 0.4
+    )
+    result = await run_conversation(
+        runtime,
+        _settings(speech_settings, llm_server),
+        SessionRequest(),
+        [Utterance(name="pause", samples=samples)],
+    )
+    (turn,) = result.turns
+    assert turn.user_messages == 1
+    assert not turn.replied_during_speech
+    words = _words(turn.user_transcript)
+    assert {"know", "weather", "tomorrow"} <= words
+    # a preemptive request on the first half may have been made and dropped; the reply
+    # that was spoken answers the whole sentence
+    last_user = [m for m in llm_server.chat_requests()[-1].body["messages"] if m["role"] == "user"]
+    assert "weather" in str(last_user[-1]["content"]).lower()
+    assert turn.agent_text.startswith("You said:")
+    assert "weather" in turn.agent_text.lower()

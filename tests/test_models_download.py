@@ -483,7 +483,9 @@ def test_auto_model_follows_the_hardware_decision(tmp_path: Path) -> None:
 
     provider = ModelProvider.create(ModelSettings(), models_dir=tmp_path, cache_dir=tmp_path)
     settings = Settings(stt=SttSettings(model="auto"))
-    decision = hardware_decision(settings, HardwareFacts(cpu_count=2), provider)
+    decision = hardware_decision(settings, HardwareFacts(cpu_count=2), provider.catalog)
     assert (decision.device, decision.model) == ("cpu", "tiny.en")
-    pinned = hardware_decision(Settings(stt=SttSettings(model="base")), HardwareFacts(), provider)
+    pinned = hardware_decision(
+        Settings(stt=SttSettings(model="base")), HardwareFacts(), provider.catalog
+    )
     assert pinned.model == "base"

@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from .livekit_fixtures import free_ports, write_fake_binary
+from .process_support import survivors
 
 
 @dataclass
@@ -89,19 +90,6 @@ def _start(env: dict[str, str], *args: str, pump: bool = True) -> UpProcess:
     return up
 
 
-def _gone(pids: set[int], timeout: float) -> set[int]:
-    deadline = time.monotonic() + timeout
-    alive = set(pids)
-    while alive and time.monotonic() < deadline:
-        alive = {
-            pid
-            for pid in alive
-            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-        }
-        time.sleep(0.1)
-    return alive
-
-
 def test_without_livekit_server_it_says_how_to_get_one(tmp_path: Path) -> None:
     env = _env(tmp_path, PATH=str(Path(sys.executable).parent))
     env.pop("LIVEKIT_SERVER_BIN", None)
@@ -143,7 +131,7 @@ def running_up(tmp_path: Path) -> Iterator[UpProcess]:
     if up.proc.poll() is None:
         up.proc.kill()
         up.proc.wait(10)
-    leftover = _gone(up.child_pids(), 10)
+    leftover = survivors(up.child_pids(), 10)
     for pid in leftover:
         os.kill(pid, signal.SIGKILL)
 
@@ -185,7 +173,7 @@ def test_up_reaches_ready_serves_the_api_and_stops_with_stdin(running_up: UpProc
     stopped = up.next_event("stopped", timeout=60)
     assert stopped["reason"] == "stdin_closed"
     assert up.proc.wait(30) == 0
-    assert _gone(children | descendants, 10) == set()
+    assert survivors(children | descendants, 10) == set()
 
 
 @pytest.mark.slow
@@ -196,7 +184,7 @@ def test_killing_up_takes_its_children_with_it(running_up: UpProcess) -> None:
     assert descendants
     up.proc.kill()
     up.proc.wait(10)
-    assert _gone(descendants, 5) == set(), "children survived kill -9 of the supervisor"
+    assert survivors(descendants, 5) == set(), "children survived kill -9 of the supervisor"
 
 
 @pytest.mark.slow

@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         converse,
         fetch_livekit_cmd,
         key_cmd,
+        start_cmd,
         transcribe,
         up_cmd,
     )
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_cmd.add_parser(commands)
     fetch_livekit_cmd.add_parser(commands)
     up_cmd.add_parser(commands)
+    start_cmd.add_parser(commands)
     bench_cmd.add_parser(commands)
     return parser
 

@@ -26,14 +26,24 @@ class EventWriter:
 
     def emit(self, event: str, **fields: Any) -> None:
         payload = {"v": PROTOCOL_VERSION, "event": event, "time": round(self._clock(), 3), **fields}
-        line = self._redactor.redact_known(json.dumps(payload, ensure_ascii=False))
         with self._lock:
+            text = self.format(payload)
+            if text is None:
+                return
+            line = self._redactor.redact_known(text)
             try:
                 self._stream.write(line + "\n")
                 self._stream.flush()
-            except (BrokenPipeError, ValueError):
-                # the app closed our stdout: events have nowhere to go; stopping is handled apart
+            except (OSError, ValueError):
+                # the app closed our stdout (or the terminal is gone: EIO): events have nowhere
+                # to go; stopping is handled apart
                 pass
+
+    def format(self, payload: dict[str, Any]) -> str | None:
+        """The text of one event's line (JSON); None writes nothing. Called under the lock.
+
+        ``event_render.PlainEventWriter`` renders events for people instead."""
+        return json.dumps(payload, ensure_ascii=False)
 
     def error(self, code: str, message: str, *, fatal: bool) -> None:
         self.emit("error", code=code, message=message, fatal=fatal)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx2 as httpx
 from livekit.agents import APIConnectionError, APIConnectOptions, APIStatusError, APITimeoutError
@@ -12,6 +11,7 @@ from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import openai as lk_openai
 
 from .errors import LLMUnreachableError
+from .redaction import host_label
 from .settings import LlmSettings
 
 # Sent when the endpoint needs no key (llama.cpp, Ollama, vLLM): the OpenAI client insists on one.
@@ -41,11 +41,7 @@ def llm_conn_options(settings: LlmSettings) -> APIConnectOptions:
 
 
 def endpoint_label(base_url: str) -> str:
-    """Host and port only: never echo a path or query that could carry a token."""
-    parts = urlsplit(base_url)
-    if not parts.hostname:
-        return "(invalid URL)"
-    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+    return host_label(base_url)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class ModelService:
             self.provider.bundled_dir,
             self._on_progress,
         )
-        decision = hardware_decision(settings, gather_facts(), provider)
+        decision = hardware_decision(settings, gather_facts(), provider.catalog)
         provider.whisper_path(decision.model or settings.stt.model)
         provider.voice_path(settings.persona.voice or settings.tts.voice)
 

@@ -15,6 +15,16 @@ _PATTERNS = (
 )
 
 
+def host_label(url: str) -> str:
+    """Host and port of a URL, for messages: its user-info, path or query could hold a token."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "(invalid URL)"
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+
+
 class Redactor:
     """Masks known secret values and anything shaped like a credential."""
 

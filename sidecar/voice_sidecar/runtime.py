@@ -8,6 +8,7 @@ import time
 from livekit.agents import vad as lk_vad
 
 from .log import logger
+from .models.catalog import Catalog
 from .models.locate import locate_voice, looks_like_path
 from .models.progress import ProgressCallback
 from .models.provide import ModelProvider
@@ -19,7 +20,7 @@ from .settings import Settings
 
 
 def hardware_decision(
-    settings: Settings, facts: HardwareFacts, provider: ModelProvider
+    settings: Settings, facts: HardwareFacts, catalog: Catalog
 ) -> HardwareDecision:
     """Device, compute type and (for ``stt.model = auto``) the Whisper model."""
     from .plugins.hardware import whisper_footprints
@@ -32,7 +33,7 @@ def hardware_decision(
         vram_budget_mb=settings.models.vram_budget_mb,
         model=None if stt.model == "auto" else stt.model,
     )
-    return decide_hardware(facts, prefs, whisper_footprints(provider.catalog))
+    return decide_hardware(facts, prefs, whisper_footprints(catalog))
 
 
 def model_provider(
@@ -53,7 +54,7 @@ def load_whisper(
     """The hardware decision, then the Whisper model it names: found, fetched or repaired."""
     from .plugins.hardware import gather_facts
 
-    decision = hardware_decision(settings, facts or gather_facts(), provider)
+    decision = hardware_decision(settings, facts or gather_facts(), provider.catalog)
     name = decision.model or settings.stt.model
     whisper_dir = provider.whisper_path(name)
     engine = provider.load(
@@ -92,6 +93,8 @@ class SpeechRuntime:
         self._provider = provider
         self.load_seconds: dict[str, float] = {}
         self.decision: HardwareDecision | None = None
+        self.segment_vad: lk_vad.VAD | None = None
+        """A VAD with a shorter silence that starts Whisper early (turn.stt_segment_silence_s)."""
 
     @classmethod
     def load(
@@ -124,6 +127,16 @@ class SpeechRuntime:
             activation_threshold=settings.turn.vad_activation_threshold,
             force_cpu=True,
         )
+        segment_silence = settings.turn.stt_segment_silence_s
+        segment_vad = (
+            silero.VAD.load(
+                min_silence_duration=segment_silence,
+                activation_threshold=settings.turn.vad_activation_threshold,
+                force_cpu=True,
+            )
+            if segment_silence is not None and segment_silence < settings.turn.vad_min_silence_s
+            else None
+        )
         timings["silero"] = time.perf_counter() - mark
         runtime = cls(
             settings=settings,
@@ -133,6 +146,7 @@ class SpeechRuntime:
             voices={settings.tts.voice: voice},
             provider=provider,
         )
+        runtime.segment_vad = segment_vad
         runtime.load_seconds = timings
         runtime.decision = decision
         return runtime

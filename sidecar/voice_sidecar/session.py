@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from livekit.agents import AgentSession
+from typing import Any
+
+from livekit.agents import AgentSession, stt
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 
@@ -35,17 +37,31 @@ def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
     )
 
 
+def speech_segmenter(whisper: FasterWhisperSTT, runtime: SpeechRuntime) -> stt.STT[Any]:
+    """Whisper behind its own, shorter-silence VAD when one is configured.
+
+    The session's VAD still decides when the turn ends (``vad_min_silence_s``), so a
+    mid-sentence pause does not end it; but Whisper already runs on each stretch of
+    speech after the shorter silence, so when the turn ends its text is (nearly) there.
+    Without it, Whisper starts only once the turn's silence has passed.
+    """
+    if runtime.segment_vad is None:
+        return whisper
+    return stt.StreamAdapter(stt=whisper, vad=runtime.segment_vad)
+
+
 def build_session(
     runtime: SpeechRuntime, settings: Settings, request: SessionRequest
 ) -> tuple[AgentSession[None], AssistantAgent]:
     """A session on the shared models; ``settings`` carries this session's LLM and turn options."""
     voice = runtime.voice(request.persona.voice)
+    whisper = FasterWhisperSTT(
+        engine=runtime.whisper,
+        language=request.persona.language or settings.stt.language,
+        beam_size=settings.stt.beam_size,
+    )
     session: AgentSession[None] = AgentSession(
-        stt=FasterWhisperSTT(
-            engine=runtime.whisper,
-            language=request.persona.language or settings.stt.language,
-            beam_size=settings.stt.beam_size,
-        ),
+        stt=speech_segmenter(whisper, runtime),
         vad=runtime.vad,
         llm=build_llm(settings.llm),
         tts=PiperTTS(engine=voice, speaking_rate=settings.tts.speaking_rate),

@@ -112,6 +112,12 @@ class TurnSettings:
 
     vad_min_silence_s: float = setting(0.55, "silence that ends the user's turn (Silero VAD)")
     vad_activation_threshold: float = setting(0.5, "Silero speech probability that counts as voice")
+    stt_segment_silence_s: float | None = setting(
+        None,
+        "experimental: silence after which Whisper starts early, before the turn ends "
+        "(-0.3 s latency measured, but it splits turns at mid-sentence pauses; see "
+        "docs/benchmarks.md); empty: off",
+    )
     min_endpointing_delay_s: float = setting(0.0, "extra wait after the VAD's end of speech")
     max_endpointing_delay_s: float = setting(3.0, "longest wait before a turn is committed")
     min_interruption_s: float = setting(0.5, "user speech needed to interrupt the assistant")
@@ -126,6 +132,8 @@ class TurnSettings:
     def __post_init__(self) -> None:
         _check_range("vad_min_silence_s", self.vad_min_silence_s, 0.05, 5.0)
         _check_range("vad_activation_threshold", self.vad_activation_threshold, 0.05, 0.95)
+        if self.stt_segment_silence_s is not None:
+            _check_range("stt_segment_silence_s", self.stt_segment_silence_s, 0.05, 5.0)
         _check_range("min_interruption_s", self.min_interruption_s, 0.0, 5.0)
         if self.min_endpointing_delay_s > self.max_endpointing_delay_s:
             raise ValueError("min_endpointing_delay_s must not exceed max_endpointing_delay_s")

@@ -199,34 +199,26 @@ def _credentials(context: CommandContext) -> LiveKitCredentials:
         return LiveKitCredentials("API" + secrets.token_hex(6), secrets.token_urlsafe(36))
 
 
-async def run_stack(
-    context: CommandContext,
-    events: EventWriter,
-    *,
-    parent_pid: int | None,
-    watch_stdin: bool,
-    agent_args: Sequence[str],
-    dev_origins: Sequence[str],
-    log_file: Path,
-) -> int:
+@dataclass(frozen=True)
+class StackOptions:
+    """How ``up`` was asked to run (from its command line)."""
+
+    parent_pid: int | None
+    watch_stdin: bool
+    agent_args: Sequence[str]
+    dev_origins: Sequence[str]
+    log_file: Path
+
+
+async def run_stack(context: CommandContext, events: EventWriter, options: StackOptions) -> int:
     settings = context.resolve_llm_key()
-    events.emit("starting", version=__version__, pid=os.getpid(), log_file=str(log_file))
+    events.emit("starting", version=__version__, pid=os.getpid(), log_file=str(options.log_file))
     state_dir = default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     instance = InstanceFile(state_dir / "instance.json")
     instance.claim(version=__version__)  # a live earlier instance is reported, never adopted
     try:
-        return await _run_claimed(
-            context,
-            events,
-            settings,
-            instance,
-            parent_pid=parent_pid,
-            watch_stdin=watch_stdin,
-            agent_args=agent_args,
-            dev_origins=dev_origins,
-            log_file=log_file,
-        )
+        return await _run_claimed(context, events, settings, instance, options)
     finally:
         instance.release()
 
@@ -236,13 +228,9 @@ async def _run_claimed(
     events: EventWriter,
     settings: Settings,
     instance: InstanceFile,
-    *,
-    parent_pid: int | None,
-    watch_stdin: bool,
-    agent_args: Sequence[str],
-    dev_origins: Sequence[str],
-    log_file: Path,
+    options: StackOptions,
 ) -> int:
+    log_file = options.log_file
     binary = find_livekit_server(environ=context.environ, cache_bin_dir=default_bin_dir())
     check_ports(port_needs(settings.ports))
     credentials = _credentials(context)
@@ -292,7 +280,7 @@ async def _run_claimed(
             config_path=config_path,
             credentials=credentials,
             environ=context.environ,
-            agent_args=agent_args,
+            agent_args=options.agent_args,
         ),
         on_event=on_service,
     )
@@ -308,7 +296,9 @@ async def _run_claimed(
     token = new_token()  # announced in the ready event on purpose: not added to the redactor
     port_box = [0]
     runner = web.AppRunner(
-        build_app(backend, token=token, port_ref=lambda: port_box[0], dev_origins=dev_origins),
+        build_app(
+            backend, token=token, port_ref=lambda: port_box[0], dev_origins=options.dev_origins
+        ),
         access_log=None,
     )
     await runner.setup()
@@ -327,7 +317,9 @@ async def _run_claimed(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, request_stop, "signal")
 
-    watchers = _start_watchers(parent_pid, watch_stdin and stdin_is_pipe(), request_stop)
+    watchers = _start_watchers(
+        options.parent_pid, options.watch_stdin and stdin_is_pipe(), request_stop
+    )
     exit_code = 0
     try:
         start: asyncio.Future[Any] = asyncio.ensure_future(supervisor.start())

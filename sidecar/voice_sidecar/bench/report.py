@@ -68,7 +68,7 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = [n for n, e in figures["scenarios"].items() if e["first_audio_latency_s"]["median"]]
-    fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.8))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 2.6))
     left = [0.0] * len(names)
     for key, label in STAGES:
         widths = [figures["scenarios"][n][key]["median"] or 0.0 for n in names]
@@ -81,7 +81,7 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     ax.axvline(0.6, color="grey", linestyle="--", linewidth=1, label="target 0.6 s")
     ax.set_xlabel("seconds from end of user speech (medians)")
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -10,6 +10,7 @@ import numpy as np
 
 from voice_sidecar.audio_files import SPEECH_SAMPLE_RATE, FloatAudio
 from voice_sidecar.converse.runner import Utterance
+from voice_sidecar.converse.speech_span import find_speech_span
 from voice_sidecar.plugins.piper import PiperEngine
 from voice_sidecar.plugins.whisper import frames_to_speech
 
@@ -53,8 +54,17 @@ def _silence(seconds: float) -> FloatAudio:
     return np.zeros(int(SPEECH_SAMPLE_RATE * seconds), dtype=np.float32)
 
 
+def _trimmed(audio: FloatAudio) -> FloatAudio:
+    """Without the quiet Piper leaves before and after speech, so a pause is exactly as long
+    as the scenario says."""
+    span = find_speech_span(audio, SPEECH_SAMPLE_RATE)
+    return audio[int(span.start_s * SPEECH_SAMPLE_RATE) : int(span.end_s * SPEECH_SAMPLE_RATE)]
+
+
 def _with_pause(speak: Speak, first: str, second: str, pause_s: float) -> FloatAudio:
-    return np.concatenate([speak(first), _silence(pause_s), speak(second)]).astype(np.float32)
+    return np.concatenate(
+        [_silence(0.2), _trimmed(speak(first)), _silence(pause_s), _trimmed(speak(second))]
+    ).astype(np.float32)
 
 
 def build_scenarios(speak: Speak) -> list[Scenario]:

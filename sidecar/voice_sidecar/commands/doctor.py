@@ -32,8 +32,6 @@ from voice_sidecar.paths import default_bin_dir
 from voice_sidecar.plugins.device import (
     HardwareDecision,
     HardwareFacts,
-    Preferences,
-    decide_hardware,
 )
 from voice_sidecar.ports import bind_problem, holder_of, port_needs
 from voice_sidecar.settings import PortSettings, Settings
@@ -194,17 +192,9 @@ def machine_summary(facts: HardwareFacts) -> dict[str, Any]:
 
 
 def decide(settings: Settings, facts: HardwareFacts, catalog: Catalog) -> HardwareDecision:
-    from voice_sidecar.plugins.hardware import whisper_footprints
+    from voice_sidecar.runtime import hardware_decision
 
-    stt = settings.stt
-    prefs = Preferences(
-        device=stt.device,
-        compute_type=stt.compute_type,
-        language=stt.language,
-        vram_budget_mb=settings.models.vram_budget_mb,
-        model=None if stt.model == "auto" else stt.model,
-    )
-    return decide_hardware(facts, prefs, whisper_footprints(catalog))
+    return hardware_decision(settings, facts, catalog)
 
 
 def cuda_load_check(settings: Settings, decision: HardwareDecision, store: ModelStore) -> Check:

@@ -69,11 +69,17 @@ def _read_key(args: argparse.Namespace) -> str:
     return getpass.getpass(f"{label} (input hidden): ")
 
 
-def run_set(args: argparse.Namespace, context: CommandContext) -> int:
-    name: KeyName = args.name
-    key = validate_api_key(_read_key(args))
+def store_key(context: CommandContext, name: KeyName, raw: str) -> str:
+    """Check a pasted key's shape, mask it from now on, and put it in the OS keyring."""
+    key = validate_api_key(raw)
     context.redactor.add(key)
     context.store.set(name, key)
+    return key
+
+
+def run_set(args: argparse.Namespace, context: CommandContext) -> int:
+    name: KeyName = args.name
+    store_key(context, name, _read_key(args))
     print(f"Stored the {_LABELS[name]} in the OS keyring ({context.store.backend_name()}).")
     variable = ENV_FOR_KEY[name]
     if context.environ.get(variable):

@@ -80,7 +80,7 @@ def _child_args(args: argparse.Namespace) -> list[str]:
 
 def run_up(args: argparse.Namespace, context: CommandContext) -> int:
     from voice_sidecar.events import EventWriter
-    from voice_sidecar.stack import run_stack
+    from voice_sidecar.stack import StackOptions, run_stack
 
     events = EventWriter(sys.stdout, context.redactor)
     log_file = _file_logging(context)
@@ -89,11 +89,13 @@ def run_up(args: argparse.Namespace, context: CommandContext) -> int:
             run_stack(
                 context,
                 events,
-                parent_pid=args.parent_pid,
-                watch_stdin=not args.no_stdin_watch,
-                agent_args=_child_args(args),
-                dev_origins=args.dev_origin,
-                log_file=Path(log_file),
+                StackOptions(
+                    parent_pid=args.parent_pid,
+                    watch_stdin=not args.no_stdin_watch,
+                    agent_args=_child_args(args),
+                    dev_origins=args.dev_origin,
+                    log_file=Path(log_file),
+                ),
             )
         )
     except UserFacingError as exc:

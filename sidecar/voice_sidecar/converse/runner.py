@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from livekit.agents import AgentStateChangedEvent, ConversationItemAddedEvent, llm
 from livekit.agents.metrics import STTMetrics
-from livekit.agents.voice.events import CloseEvent, ErrorEvent, MetricsCollectedEvent
+from livekit.agents.voice.events import CloseEvent, ErrorEvent
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
 from voice_sidecar.audio_files import FloatAudio, Int16Audio
@@ -100,9 +100,8 @@ class _Observer:
         self.states.append((time.time(), event.new_state))
         self.changed.set()
 
-    def on_metrics(self, event: MetricsCollectedEvent) -> None:
-        metrics = event.metrics
-        if isinstance(metrics, STTMetrics) and not metrics.streamed:
+    def on_stt_metrics(self, metrics: STTMetrics) -> None:
+        if not metrics.streamed:
             self.stt_runs.append((metrics.timestamp, metrics.duration))
 
     def on_error(self, event: ErrorEvent) -> None:
@@ -190,7 +189,9 @@ async def run_conversation(
     session.on("conversation_item_added", observer.on_item)
     session.on("agent_state_changed", observer.on_state)
     session.on("error", observer.on_error)
-    session.on("metrics_collected", observer.on_metrics)
+    # the STT itself reports each recognition (the session-level event is deprecated)
+    if session.stt is not None:
+        session.stt.on("metrics_collected", observer.on_stt_metrics)
     session.on("close", observer.on_close)
     # the synchronizer is what RoomIO puts in front of a room's speaker: it reports how much of
     # the reply's text was heard, so an interrupted reply is stored as spoken, not as generated

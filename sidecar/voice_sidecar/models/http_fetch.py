@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx2 as httpx
 
 from voice_sidecar import __version__
 from voice_sidecar.errors import DiskFullError, ModelDownloadError, ModelIntegrityError
+from voice_sidecar.redaction import host_label as host_label
 
 from .hashing import ExpectedDigest, digest_file, digest_from_etag, sha256_file
 from .progress import ProgressTracker
@@ -47,14 +48,6 @@ class FetchOptions:
 def file_url(base: str, repo: str, revision: str, path: str) -> str:
     """``{base}/{repo}/resolve/{revision}/{path}``, the Hugging Face layout."""
     return f"{base.rstrip('/')}/{repo}/resolve/{quote(revision, safe='')}/{quote(path)}"
-
-
-def host_label(url: str) -> str:
-    """Host and port only: a mirror URL's path or user-info could carry a token."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return "(invalid URL)"
-    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ errors, hanging, reasoning output; every request is recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 
 ReplyFn = Callable[[list[dict[str, Any]]], str]
 
@@ -178,6 +180,14 @@ class FakeLlmServer:
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        # the client may stop reading (a cancelled or preempted reply), as real ones do
+        with contextlib.suppress(ConnectionResetError, ClientConnectionResetError):
+            await self._write_stream(response, body, text)
+        return response
+
+    async def _write_stream(
+        self, response: web.StreamResponse, body: dict[str, Any], text: str
+    ) -> None:
         model = body.get("model", "fake-model")
         b = self.behaviour
         await asyncio.sleep(b.first_token_delay_s)
@@ -193,7 +203,6 @@ class FakeLlmServer:
         await response.write(_sse(_chunk(model, {}, finish="stop")))
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-        return response
 
 
 def _tokens(text: str) -> list[str]:

@@ -1,0 +1,87 @@
+"""The benchmark's arithmetic and reports, and one short real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voice_sidecar.bench.measure import (
+    BenchOptions,
+    BenchResult,
+    TurnRecord,
+    figures,
+    percentile,
+    run_bench,
+)
+from voice_sidecar.bench.report import plot, table
+from voice_sidecar.runtime import ModelPaths
+from voice_sidecar.settings import Settings
+
+
+def _turn(latency: float | None, **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "first_audio_latency_s": latency,
+        "stt_delay_s": 0.9,
+        "stt_inference_s": 0.35,
+        "llm_ttft_s": 0.05,
+        "llm_first_sentence_s": 0.2,
+        "tts_ttfb_s": 0.1,
+        "barge_in_reaction_s": None,
+        "user_messages": 1,
+        "replied_during_speech": False,
+    }
+    return base | extra
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [([1.0], 0.9, 1.0), ([1.0, 2.0], 0.5, 1.5), ([3.0, 1.0, 2.0, 4.0], 0.9, 3.7), ([], 0.5, None)],
+)
+def test_percentile(values: list[float], q: float, expected: float | None) -> None:
+    result = percentile(values, q)
+    assert result == pytest.approx(expected) if expected is not None else result is None
+
+
+def test_figures_split_latency_barge_in_and_cut_offs(tmp_path: Path) -> None:
+    result = BenchResult(settings={}, startup_s=1.2, stt_rtf={"tiny.en": 0.2}, tts_rtf=0.05)
+    result.turns = [
+        TurnRecord("short questions", 0, _turn(1.2)),
+        TurnRecord("short questions", 0, _turn(1.4)),
+        TurnRecord("mid-sentence pauses", 0, _turn(1.3)),
+        TurnRecord("mid-sentence pauses", 0, _turn(0.9, user_messages=2)),
+        TurnRecord("barge-in at 1 s", 0, _turn(1.5)),
+        TurnRecord("barge-in at 1 s", 0, _turn(1.6, barge_in_reaction_s=0.55)),
+    ]
+    numbers = figures(result)
+    overall = numbers["overall"]
+    assert overall["first_audio_latency_s"]["n"] == 4, "barge-in runs stay out of the overall"
+    assert overall["first_audio_latency_s"]["median"] == pytest.approx(1.25)
+    assert overall["barge_in_reaction_s"]["median"] == pytest.approx(0.55)
+    assert overall["premature_end_of_turn_rate"] == pytest.approx(0.5)
+    short = numbers["scenarios"]["short questions"]
+    assert short["end_of_turn_wait_s"]["median"] == pytest.approx(0.55)
+    text = table(numbers)
+    assert "| short questions | 1.300 |" in text
+    assert "cut-offs 0.500" in text
+    png = tmp_path / "plot.png"
+    plot(numbers, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_a_short_real_run(model_paths: ModelPaths, speech_settings: Settings) -> None:
+    lines: list[str] = []
+    result = run_bench(
+        speech_settings,
+        model_paths,
+        BenchOptions(repetitions=1, only=("short",), stt_models=("tiny.en",)),
+        lines.append,
+    )
+    numbers = figures(result)
+    latency = numbers["overall"]["first_audio_latency_s"]
+    assert latency["n"] == 3
+    assert 0.2 < latency["median"] < 5
+    assert numbers["overall"]["stt_rtf"]["tiny.en"] > 0
+    assert any(line.startswith("short questions #1") for line in lines)
