@@ -253,3 +253,38 @@ def test_a_shutdown_line_on_stdin_stops_up(running_up: UpProcess) -> None:
     up.proc.stdin.flush()
     assert up.next_event("stopped", timeout=60)["reason"] == "shutdown_request"
     assert up.proc.wait(30) == 0
+
+
+@pytest.mark.slow
+def test_the_app_going_away_during_a_first_download_stops_up(tmp_path: Path) -> None:
+    """A first run downloads a voice; the app dies mid-download: nothing may keep running."""
+    import threading as _threading
+
+    from .model_mirror import ModelMirror
+    from .models_support import AMY_PATH, serve_bundled
+
+    with ModelMirror() as mirror:
+        serve_bundled(mirror)
+        hold = _threading.Event()
+        mirror.knobs.gate[AMY_PATH + ".onnx"] = hold  # the download stays open until released
+        env = _env(
+            tmp_path,
+            LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")),
+            VOICE_SIDECAR_TTS_VOICE="en_US-amy-medium",
+            VOICE_SIDECAR_MODELS_DIR=str(tmp_path / "models"),
+            VOICE_SIDECAR_MODELS_MIRROR_URL=mirror.url,
+        )
+        parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        up = _start(env, "--parent-pid", str(parent.pid), "--no-stdin-watch")
+        try:
+            up.next_event("model_progress", timeout=60)
+            parent.kill()
+            parent.wait(10)
+            assert up.next_event("stopped", timeout=15)["reason"] == "parent_exit"
+            assert up.proc.wait(15) == 0
+            assert not [e for e in up.events if e["event"] == "service"], "started services anyway"
+        finally:
+            hold.set()
+            if up.proc.poll() is None:
+                up.proc.kill()
+            parent.kill()

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,16 +244,6 @@ async def _run_claimed(
         ),
         encoding="utf-8",
     )
-    models = ModelService.create(settings, model_paths(settings), events)
-    # fetched here, with progress events, so the agent starts on models already on disk
-    await asyncio.to_thread(models.prepare, settings)
-    if settings.llm.missing_api_key:
-        events.error(
-            "missing_api_key",
-            "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY.",
-            fatal=False,
-        )
-
     loop = asyncio.get_running_loop()
     stop_reason: asyncio.Future[str] = loop.create_future()
 
@@ -262,6 +253,38 @@ async def _run_claimed(
                 stop_reason.set_result(reason)
 
         loop.call_soon_threadsafe(settle)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Windows has no loop signal handlers: Ctrl+C arrives as KeyboardInterrupt
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, request_stop, "signal")
+
+    watchers = _start_watchers(
+        options.parent_pid, options.watch_stdin and stdin_is_pipe(), request_stop
+    )
+    models = ModelService.create(settings, model_paths(settings), events)
+    # fetched here, with progress events, so the agent starts on models already on disk;
+    # the app going away during a long first download still stops us at once
+    prepared = _in_daemon_thread(models.prepare, settings)
+    waiting: set[asyncio.Future[Any]] = {prepared, stop_reason}
+    done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if prepared not in done:
+        for watcher in watchers:
+            watcher.cancel()
+        events.emit("stopped", reason=stop_reason.result())
+        return 0
+    try:
+        prepared.result()
+    except BaseException:
+        for watcher in watchers:
+            watcher.cancel()
+        raise
+    if settings.llm.missing_api_key:
+        events.error(
+            "missing_api_key",
+            "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY.",
+            fatal=False,
+        )
 
     def on_service(event: ServiceEvent) -> None:
         events.emit(
@@ -312,18 +335,10 @@ async def _run_claimed(
         }
     )
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        # Windows has no loop signal handlers: Ctrl+C arrives as KeyboardInterrupt
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, request_stop, "signal")
-
-    watchers = _start_watchers(
-        options.parent_pid, options.watch_stdin and stdin_is_pipe(), request_stop
-    )
     exit_code = 0
     try:
         start: asyncio.Future[Any] = asyncio.ensure_future(supervisor.start())
-        waiting: set[asyncio.Future[Any]] = {start, stop_reason}
+        waiting = {start, stop_reason}
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if start in done:
             try:
@@ -378,6 +393,32 @@ async def _report_llm_reachability(settings: Settings, events: EventWriter) -> N
         await check_llm_reachable(settings.llm)
     except LLMUnreachableError as exc:
         events.error("llm_unreachable", str(exc), fatal=False)
+
+
+def _in_daemon_thread(fn: Callable[[Settings], None], settings: Settings) -> asyncio.Future[None]:
+    """Run ``fn`` on a daemon thread: unlike the loop's executor, nothing waits for it at exit,
+    so a download in progress never keeps a stopped sidecar alive."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+
+    def run() -> None:
+        try:
+            fn(settings)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            loop.call_soon_threadsafe(settle, exc)
+        else:
+            loop.call_soon_threadsafe(settle, None)
+
+    threading.Thread(target=run, name="prepare-models", daemon=True).start()
+    return future
 
 
 def _start_watchers(
