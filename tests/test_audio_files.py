@@ -1,3 +1,4 @@
+import sys
 import wave
 from pathlib import Path
 
@@ -63,3 +64,51 @@ def test_wav_with_no_samples_is_rejected(tmp_path: Path) -> None:
     write_wav(path, np.zeros(0, dtype=np.int16), sample_rate=16_000)
     with pytest.raises(AudioFileError):
         read_speech(path)
+
+
+def _write_pcm(path: Path, tone: np.ndarray, width: int, rate: int) -> None:
+    """The same tone (int16 samples) as 8-, 16-, 24- or 32-bit PCM."""
+    if width == 1:
+        data = ((tone.astype(np.int32) >> 8) + 128).astype(np.uint8).tobytes()
+    elif width == 2:
+        data = tone.tobytes()
+    elif width == 3:
+        wide = tone.astype(np.int32) << 8
+        data = np.stack([wide & 0xFF, (wide >> 8) & 0xFF, (wide >> 16) & 0xFF], axis=1)
+        data = data.astype(np.uint8).tobytes()
+    else:
+        data = (tone.astype(np.int32) << 16).tobytes()
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes(data)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4])
+def test_pcm_wav_of_every_width_reads_without_ffmpeg(
+    tmp_path: Path, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the frozen build has no PyAV: WAV input must not need it
+    monkeypatch.setitem(sys.modules, "av", None)
+    monkeypatch.setitem(sys.modules, "av.error", None)
+    path = tmp_path / f"tone{width}.wav"
+    _write_pcm(path, _tone(22_050, 1.0, freq=440.0), width, 22_050)
+    audio = read_speech(path)
+    assert abs(len(audio) - 16_000) < 200
+    spectrum = np.abs(np.fft.rfft(audio))
+    peak_hz = float(np.argmax(spectrum)) * 16_000 / len(audio)
+    assert abs(peak_hz - 440.0) < 5, "resampling moved the pitch"
+    assert 0.4 < float(np.max(np.abs(audio))) < 0.6
+
+
+def test_without_ffmpeg_other_formats_get_one_line_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "av", None)
+    monkeypatch.setitem(sys.modules, "av.error", None)
+    path = tmp_path / "speech.mp3"
+    path.write_bytes(b"ID3\x03\x00" + b"\x00" * 100)
+    with pytest.raises(AudioFileError, match="reads only those") as caught:
+        read_speech(path)
+    assert "ffmpeg -i" in str(caught.value)

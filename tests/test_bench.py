@@ -16,6 +16,10 @@ from voice_sidecar.bench.measure import (
     run_bench,
 )
 from voice_sidecar.bench.report import plot, table
+from voice_sidecar.bench.scenarios import NOISE_DURING_REPLY, noise_bursts
+from voice_sidecar.converse.file_input import SpokenUtterance
+from voice_sidecar.converse.file_output import PlaybackSegment
+from voice_sidecar.converse.runner import TurnResult, Utterance, _count_false_interruptions
 from voice_sidecar.runtime import ModelPaths
 from voice_sidecar.settings import Settings
 
@@ -68,6 +72,54 @@ def test_figures_split_latency_barge_in_and_cut_offs(tmp_path: Path) -> None:
     png = tmp_path / "plot.png"
     plot(numbers, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_false_interruptions_are_counted_and_noise_runs_stay_out_of_the_latency() -> None:
+    result = BenchResult(settings={}, startup_s=1.0)
+    result.turns = [
+        TurnRecord("short questions", 0, _turn(1.2)),
+        TurnRecord("background noise", 0, _turn(1.3, false_interruptions=1)),
+        TurnRecord(NOISE_DURING_REPLY, 0, _turn(2.5, false_interruptions=1)),
+        TurnRecord(NOISE_DURING_REPLY, 0, _turn(None)),
+    ]
+    numbers = figures(result)
+    assert numbers["overall"]["first_audio_latency_s"]["n"] == 2
+    assert numbers["overall"]["false_interruptions"] == 2
+    assert numbers["scenarios"][NOISE_DURING_REPLY]["false_interruptions"] == 1
+    assert "false interruptions 1" in table(numbers)
+
+
+def _said(start: float, end: float) -> SpokenUtterance:
+    return SpokenUtterance(
+        started_at=start, speech_start_at=start, speech_end_at=end, finished_at=end
+    )
+
+
+def test_a_reply_stopped_by_noise_alone_is_a_false_interruption() -> None:
+    utterances = [
+        Utterance("question", noise_bursts()[:10]),
+        Utterance("noise", noise_bursts()[:10], noise_only=True),
+    ]
+    spoken = [_said(0.0, 2.0), _said(4.0, 7.0)]
+    turns = [TurnResult(input="question"), TurnResult(input="noise")]
+    stopped_by_noise = PlaybackSegment(started_at=3.0, silenced_at=4.6)
+    _count_false_interruptions(turns, utterances, spoken, [stopped_by_noise], closing_at=20.0)
+    assert [t.false_interruptions for t in turns] == [1, 0]
+
+    # the same stop during real speech is a barge-in; a stop at close is no interruption
+    turns = [TurnResult(input="question"), TurnResult(input="speech")]
+    speech = [utterances[0], Utterance("speech", utterances[1].samples)]
+    closed = PlaybackSegment(started_at=8.0, silenced_at=20.0)
+    _count_false_interruptions(turns, speech, spoken, [stopped_by_noise, closed], closing_at=20.0)
+    assert [t.false_interruptions for t in turns] == [0, 0]
+
+
+def test_noise_bursts_are_loud_and_seconds_long() -> None:
+    import numpy as np
+
+    audio = noise_bursts()
+    assert 3.0 < len(audio) / 16000 < 5.0
+    assert 0.1 < float(np.abs(audio).max()) <= 1.0
 
 
 @pytest.mark.slow

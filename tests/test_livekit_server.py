@@ -67,6 +67,23 @@ def test_candidates_in_order(tmp_path: Path) -> None:
     assert found[1][0].name == "livekit-server-x86_64-pc-windows-msvc.exe"
 
 
+def test_packaged_app_looks_beside_the_launcher_first(tmp_path: Path) -> None:
+    # Tauri installs livekit-server beside the launcher; the bundle lives among the resources
+    found = candidate_paths(
+        executable=tmp_path / "resources" / "voice-sidecar-bundle" / "voice-sidecar",
+        frozen=True,
+        environ={"VOICE_SIDECAR_LAUNCHER_DIR": str(tmp_path / "binaries")},
+        cache_bin_dir=tmp_path / "cache",
+        host=host_platform("Linux", "x86_64"),
+    )
+    assert found[0] == (tmp_path / "binaries" / "livekit-server", "beside the launcher")
+    assert found[1] == (
+        tmp_path / "binaries" / "livekit-server-x86_64-unknown-linux-gnu",
+        "beside the launcher",
+    )
+    assert [how for _, how in found][2:4] == ["beside the sidecar", "beside the sidecar"]
+
+
 def _executable(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("#!/bin/sh\n")

@@ -17,7 +17,7 @@ from voice_sidecar.testing.llm_server import FakeLlmServer
 
 from .conftest import SpeechFiles
 from .livekit_fixtures import real_livekit_server
-from .test_up import _env, _start
+from .up_support import start_up, up_env
 
 pytestmark = [pytest.mark.livekit_server, pytest.mark.slow]
 
@@ -30,10 +30,10 @@ async def test_a_participant_talks_to_the_agent(
 
     binary = real_livekit_server()
     assert binary is not None
-    env = _env(
+    env = up_env(
         tmp_path, LIVEKIT_SERVER_BIN=str(binary), VOICE_SIDECAR_LLM_BASE_URL=llm_server.base_url
     )
-    up = _start(env)
+    up = start_up(env)
     try:
         ready = await asyncio.to_thread(up.next_event, "ready", 180)
         async with httpx.AsyncClient(timeout=10) as client:

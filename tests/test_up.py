@@ -4,96 +4,26 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 import psutil
 import pytest
 
-from .livekit_fixtures import free_ports, write_fake_binary
+from .livekit_fixtures import write_fake_binary
 from .process_support import survivors
-
-
-@dataclass
-class UpProcess:
-    proc: subprocess.Popen[str]
-    env: dict[str, str]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    lines: queue.Queue[str] = field(default_factory=queue.Queue)
-
-    def next_event(self, name: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        for event in self.events:
-            if event["event"] == name:
-                return event
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.05, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            event = json.loads(line)
-            assert event["v"] == 1
-            self.events.append(event)
-            if event["event"] == name:
-                return event
-            if event["event"] == "stopped":
-                break
-        raise AssertionError(f"no {name!r} event within {timeout}s; got {self.events}")
-
-    def child_pids(self) -> set[int]:
-        return {e["pid"] for e in self.events if e["event"] == "service" and e.get("pid")}
-
-
-def _pump(stream: Any, lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line)
-
-
-def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    http, tcp, udp, health = free_ports(4)
-    return {
-        **os.environ,
-        "VOICE_SIDECAR_PORTS_LIVEKIT_HTTP": str(http),
-        "VOICE_SIDECAR_PORTS_LIVEKIT_RTC_TCP": str(tcp),
-        "VOICE_SIDECAR_PORTS_LIVEKIT_RTC_UDP": str(udp),
-        "VOICE_SIDECAR_PORTS_AGENT_HEALTH": str(health),
-        "VOICE_SIDECAR_STT_MODEL": "tiny.en",
-        "VOICE_SIDECAR_LLM_BASE_URL": "http://127.0.0.1:9/v1",
-        "VOICE_SIDECAR_LOGGING_FILE": str(tmp_path / "log" / "voice-sidecar.log"),
-        **extra,
-    }
-
-
-def _start(env: dict[str, str], *args: str, pump: bool = True) -> UpProcess:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voice_sidecar", "up", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    up = UpProcess(proc, env)
-    assert proc.stdout is not None
-    if pump:  # otherwise the caller reads stdout itself (communicate)
-        threading.Thread(target=_pump, args=(proc.stdout, up.lines), daemon=True).start()
-    return up
+from .up_support import UpProcess, start_up, up_env
 
 
 def test_without_livekit_server_it_says_how_to_get_one(tmp_path: Path) -> None:
-    env = _env(tmp_path, PATH=str(Path(sys.executable).parent))
+    env = up_env(tmp_path, PATH=str(Path(sys.executable).parent))
     env.pop("LIVEKIT_SERVER_BIN", None)
-    up = _start(env, pump=False)
+    up = start_up(env, pump=False)
     out, err = up.proc.communicate(timeout=60)
     assert up.proc.returncode == 5
     events = [json.loads(line) for line in out.splitlines()]
@@ -108,12 +38,12 @@ def test_without_livekit_server_it_says_how_to_get_one(tmp_path: Path) -> None:
 
 
 def test_a_busy_port_is_named(tmp_path: Path) -> None:
-    env = _env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
+    env = up_env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
     busy = socket.socket()
     busy.bind(("127.0.0.1", int(env["VOICE_SIDECAR_PORTS_LIVEKIT_HTTP"])))
     busy.listen()
     try:
-        up = _start(env, pump=False)
+        up = start_up(env, pump=False)
         out, err = up.proc.communicate(timeout=60)
     finally:
         busy.close()
@@ -125,8 +55,8 @@ def test_a_busy_port_is_named(tmp_path: Path) -> None:
 
 @pytest.fixture
 def running_up(tmp_path: Path) -> Iterator[UpProcess]:
-    env = _env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
-    up = _start(env)
+    env = up_env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
+    up = start_up(env)
     yield up
     if up.proc.poll() is None:
         up.proc.kill()
@@ -160,7 +90,7 @@ def test_up_reaches_ready_serves_the_api_and_stops_with_stdin(running_up: UpProc
     assert session.status_code == 200, session.text
     assert session.json()["livekit_url"] == ready["livekit_url"]
     # a second start while this one runs is refused, naming the running one
-    second = _start(up.env, pump=False)
+    second = start_up(up.env, pump=False)
     out, err = second.proc.communicate(timeout=60)
     assert second.proc.returncode == 8
     assert f"already running (pid {up.proc.pid}" in err
@@ -189,9 +119,9 @@ def test_killing_up_takes_its_children_with_it(running_up: UpProcess) -> None:
 
 @pytest.mark.slow
 def test_up_stops_when_its_parent_exits(tmp_path: Path) -> None:
-    env = _env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
+    env = up_env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    up = _start(env, "--parent-pid", str(parent.pid), "--no-stdin-watch")
+    up = start_up(env, "--parent-pid", str(parent.pid), "--no-stdin-watch")
     try:
         up.next_event("ready", timeout=180)
         parent.kill()
@@ -212,14 +142,14 @@ def test_up_fetches_a_missing_voice_with_progress_events(tmp_path: Path) -> None
 
     with ModelMirror() as mirror:
         serve_bundled(mirror)
-        env = _env(
+        env = up_env(
             tmp_path,
             LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")),
             VOICE_SIDECAR_TTS_VOICE="en_US-amy-medium",
             VOICE_SIDECAR_MODELS_DIR=str(tmp_path / "models"),
             VOICE_SIDECAR_MODELS_MIRROR_URL=mirror.url,
         )
-        up = _start(env)
+        up = start_up(env)
         try:
             ready = up.next_event("ready", timeout=180)
             progress = [e for e in up.events if e["event"] == "model_progress"]
@@ -267,7 +197,7 @@ def test_the_app_going_away_during_a_first_download_stops_up(tmp_path: Path) -> 
         serve_bundled(mirror)
         hold = _threading.Event()
         mirror.knobs.gate[AMY_PATH + ".onnx"] = hold  # the download stays open until released
-        env = _env(
+        env = up_env(
             tmp_path,
             LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")),
             VOICE_SIDECAR_TTS_VOICE="en_US-amy-medium",
@@ -275,7 +205,7 @@ def test_the_app_going_away_during_a_first_download_stops_up(tmp_path: Path) -> 
             VOICE_SIDECAR_MODELS_MIRROR_URL=mirror.url,
         )
         parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        up = _start(env, "--parent-pid", str(parent.pid), "--no-stdin-watch")
+        up = start_up(env, "--parent-pid", str(parent.pid), "--no-stdin-watch")
         try:
             up.next_event("model_progress", timeout=60)
             parent.kill()

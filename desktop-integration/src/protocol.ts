@@ -124,6 +124,8 @@ export const EXIT_CODES = {
   portBusy: 6,
   serviceFatal: 7,
   alreadyRunning: 8,
+  /** the packaged launcher found no `voice-sidecar-bundle/` (a broken install) */
+  bundleMissing: 9,
 } as const;
 
 // ---- control API ----

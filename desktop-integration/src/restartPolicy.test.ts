@@ -9,6 +9,7 @@ describe("decideRestart", () => {
     [5, "livekit_not_found"],
     [7, "service_fatal"],
     [8, "already_running"],
+    [9, "bundle_missing"],
   ] as const)("gives up at once on exit code %i (%s)", (code, reason) => {
     expect(decideRestart(code, [], 0, opts)).toEqual({ action: "give_up", reason });
   });

@@ -26,7 +26,8 @@ export type GiveUpReason =
   | "model_fetch_failed"
   | "livekit_not_found"
   | "service_fatal"
-  | "already_running";
+  | "already_running"
+  | "bundle_missing";
 
 export type RestartDecision =
   | { action: "restart"; delayMs: number; attempt: number }
@@ -39,6 +40,7 @@ const PERMANENT: ReadonlyMap<number, GiveUpReason> = new Map([
   [EXIT_CODES.livekitNotFound, "livekit_not_found"],
   [EXIT_CODES.serviceFatal, "service_fatal"],
   [EXIT_CODES.alreadyRunning, "already_running"],
+  [EXIT_CODES.bundleMissing, "bundle_missing"],
 ]);
 
 /**

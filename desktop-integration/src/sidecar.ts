@@ -42,6 +42,7 @@ const GIVE_UP_MESSAGES: Record<FailureReason, string> = {
   config_invalid: "The voice backend's settings are invalid.",
   model_fetch_failed: "A speech model could not be downloaded.",
   already_running: "Another voice backend is already running.",
+  bundle_missing: "The voice backend's files are missing or damaged; reinstall the app.",
   livekit_not_found: "The voice backend could not find livekit-server.",
   service_fatal: "A part of the voice backend failed for good.",
   spawn_failed: "The voice backend could not be started.",

@@ -18,6 +18,13 @@ describe("the Tauri configuration pieces", () => {
     expect(conf.bundle.externalBin).toEqual([SIDECAR_PROGRAM, "binaries/livekit-server"]);
   });
 
+  it("ships the one-dir bundle as a resource under the name the launcher looks for", () => {
+    // installers/build.py writes resources/voice-sidecar-bundle/; the launcher
+    // (installers/launcher) finds it beside itself or in the platform's resource folder
+    const conf = read("tauri.conf.fragment.json") as { bundle: { resources: Record<string, string> } };
+    expect(conf.bundle.resources).toEqual({ "resources/voice-sidecar-bundle/": "voice-sidecar-bundle/" });
+  });
+
   it("allows spawning exactly the sidecar with exactly `up --parent-pid <pid>`, stdin and kill", () => {
     const capability = read("capabilities/voice-sidecar.json") as Capability;
     const names = capability.permissions.map((p) => (typeof p === "string" ? p : p.identifier));

@@ -109,7 +109,8 @@ def run_worker(
             task.add_done_callback(pending.discard)
 
         session.on("conversation_item_added", on_item)
-        await session.start(agent, room=ctx.room)
+        # never record: a server that asks for recording (LiveKit Cloud) would get the user's audio
+        await session.start(agent, room=ctx.room, record=False)
 
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
 

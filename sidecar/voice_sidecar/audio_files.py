@@ -17,32 +17,92 @@ Int16Audio = npt.NDArray[np.int16]
 
 
 def read_speech(path: Path, *, sample_rate: int = SPEECH_SAMPLE_RATE) -> FloatAudio:
-    """Mono float32 audio at ``sample_rate`` from a WAV (any rate, channels, sample format)
-    or any other format FFmpeg reads."""
+    """Mono float32 audio at ``sample_rate`` from a PCM WAV file (any rate and channel count),
+    or any other format FFmpeg reads where PyAV is installed (not in the frozen build)."""
     if not path.exists():
         raise AudioFileError(f"audio file {path} does not exist")
     if not path.is_file():
         raise AudioFileError(f"{path} is not a file")
     try:
         with path.open("rb") as probe:
-            probe.read(1)
+            header = probe.read(12)
     except OSError as exc:
         raise AudioFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+        samples = _read_pcm_wav(path, sample_rate)
+        if samples is not None:
+            return _non_empty(samples, path)
+    return _non_empty(_decode_with_ffmpeg(path, sample_rate), path)
 
-    import av  # deferred: PyAV loads FFmpeg's libraries
-    from faster_whisper.audio import decode_audio
 
+def _non_empty(samples: FloatAudio, path: Path) -> FloatAudio:
+    if samples.size == 0:
+        raise AudioFileError(f"{path} holds no audio samples")
+    return samples
+
+
+_PCM_DTYPES = {2: np.int16, 4: np.int32}
+
+
+def _read_pcm_wav(path: Path, sample_rate: int) -> FloatAudio | None:
+    """Integer PCM through the standard library; None for WAV encodings it cannot read."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError):
+        return None  # float or compressed WAV: FFmpeg's job
+    if width not in (1, 2, 3, 4) or channels < 1:
+        return None
+    frames = frames[: len(frames) - len(frames) % (width * channels)]
+    if width == 1:  # 8-bit WAV is unsigned
+        audio = (np.frombuffer(frames, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 3:
+        triples = np.frombuffer(frames, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        packed = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+        signed = np.where(packed >= 1 << 23, packed - (1 << 24), packed)
+        audio = signed.astype(np.float32) / float(1 << 23)
+    else:
+        raw = np.frombuffer(frames, dtype=_PCM_DTYPES[width])
+        audio = raw.astype(np.float32) / float(2 ** (8 * width - 1))
+    mono = audio.reshape(-1, channels).mean(axis=1).astype(np.float32)
+    return resample(mono, rate, sample_rate)
+
+
+def resample(audio: FloatAudio, rate: int, target: int) -> FloatAudio:
+    """High-quality resampling with LiveKit's native resampler (the one the live path uses)."""
+    if rate == target or audio.size == 0:
+        return audio
+    from livekit import rtc
+
+    pcm = float_to_int16(audio)
+    resampler = rtc.AudioResampler(
+        input_rate=rate, output_rate=target, num_channels=1, quality=rtc.AudioResamplerQuality.HIGH
+    )
+    frames = [*resampler.push(bytearray(pcm.tobytes())), *resampler.flush()]
+    if not frames:
+        return np.zeros(0, dtype=np.float32)
+    joined = np.concatenate([np.frombuffer(frame.data, dtype=np.int16) for frame in frames])
+    return int16_to_float(joined)
+
+
+def _decode_with_ffmpeg(path: Path, sample_rate: int) -> FloatAudio:
+    try:
+        from av.error import FFmpegError  # deferred: PyAV loads FFmpeg's libraries
+        from faster_whisper.audio import decode_audio
+    except ImportError:
+        raise AudioFileError(
+            f"{path} is not a PCM WAV file, and this build reads only those (no FFmpeg); "
+            "convert it, e.g. ffmpeg -i input -ar 16000 -ac 1 output.wav"
+        ) from None
     try:
         audio = decode_audio(str(path), sampling_rate=sample_rate)
-    except (av.error.FFmpegError, ValueError, IndexError, StopIteration) as exc:
+    except (FFmpegError, ValueError, IndexError, StopIteration) as exc:
         raise AudioFileError(
             f"{path} is not an audio file FFmpeg can decode ({type(exc).__name__}); "
             "record a WAV file"
         ) from None
-    samples = np.asarray(audio, dtype=np.float32)
-    if samples.size == 0:
-        raise AudioFileError(f"{path} holds no audio samples")
-    return samples
+    return np.asarray(audio, dtype=np.float32)
 
 
 def float_to_int16(audio: FloatAudio) -> Int16Audio:

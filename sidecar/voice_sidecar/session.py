@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from livekit.agents import AgentSession, stt
+from livekit.agents import AgentSession, stt, tts
 from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.turn import TurnHandlingOptions
 
 from .agent import AssistantAgent
 from .llm_client import build_llm, llm_conn_options
 from .persona import SessionRequest
-from .plugins.piper import PiperTTS
+from .plugins.first_clause import FirstClauseTokenizer
+from .plugins.piper import PiperEngine, PiperTTS
+from .plugins.speculative_stt import SpeculativeSTT
 from .plugins.whisper import FasterWhisperSTT
 from .runtime import SpeechRuntime
-from .settings import Settings, TurnSettings
+from .settings import Settings, TtsSettings, TurnSettings
 
 
 def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
@@ -37,17 +39,36 @@ def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
     )
 
 
-def speech_segmenter(whisper: FasterWhisperSTT, runtime: SpeechRuntime) -> stt.STT[Any]:
-    """Whisper behind its own, shorter-silence VAD when one is configured.
+def speech_segmenter(
+    whisper: FasterWhisperSTT, runtime: SpeechRuntime, turn: TurnSettings
+) -> stt.STT[Any]:
+    """Whisper that starts early when a shorter segment silence is configured.
 
     The session's VAD still decides when the turn ends (``vad_min_silence_s``), so a
-    mid-sentence pause does not end it; but Whisper already runs on each stretch of
-    speech after the shorter silence, so when the turn ends its text is (nearly) there.
-    Without it, Whisper starts only once the turn's silence has passed.
+    mid-sentence pause does not end it; but Whisper already transcribes the turn so far
+    after the shorter silence, and the final transcript is emitted at the turn's end
+    (``SpeculativeSTT``). Without it, the framework's ``stt.StreamAdapter`` starts
+    Whisper only once the turn's silence has passed.
     """
     if runtime.segment_vad is None:
         return whisper
-    return stt.StreamAdapter(stt=whisper, vad=runtime.segment_vad)
+    return SpeculativeSTT(
+        wrapped=whisper,
+        turn_vad=runtime.vad,
+        segment_vad=runtime.segment_vad,
+        resume_grace_s=turn.stt_resume_grace_s,
+    )
+
+
+def speech_synthesis(voice: PiperEngine, settings: TtsSettings) -> tts.TTS[Any]:
+    """Piper behind a sentence splitter; the framework's own unless the first clause is cut."""
+    piper = PiperTTS(engine=voice, speaking_rate=settings.speaking_rate)
+    if not settings.first_clause_min_words:
+        return piper
+    return tts.StreamAdapter(
+        tts=piper,
+        sentence_tokenizer=FirstClauseTokenizer(min_words=settings.first_clause_min_words),
+    )
 
 
 def build_session(
@@ -61,10 +82,10 @@ def build_session(
         beam_size=settings.stt.beam_size,
     )
     session: AgentSession[None] = AgentSession(
-        stt=speech_segmenter(whisper, runtime),
+        stt=speech_segmenter(whisper, runtime, settings.turn),
         vad=runtime.vad,
         llm=build_llm(settings.llm),
-        tts=PiperTTS(engine=voice, speaking_rate=settings.tts.speaking_rate),
+        tts=speech_synthesis(voice, settings.tts),
         turn_handling=turn_handling(settings.turn),
         aec_warmup_duration=settings.turn.aec_warmup_s or None,
         user_away_timeout=None,

@@ -58,10 +58,19 @@ class SttSettings:
 class TtsSettings:
     voice: str = setting("en_US-joe-medium", "Piper voice name or path to its .onnx file")
     speaking_rate: float = setting(1.0, "1.0 is the voice's natural pace; 1.2 is 20 % faster")
+    first_clause_min_words: int = setting(
+        4,
+        "Piper starts each reply on its first clause (cut at , ; : or a dash) once it has "
+        "this many words, not on its first sentence; 0: off",
+    )
 
     def __post_init__(self) -> None:
         if not 0.25 <= self.speaking_rate <= 4.0:
             raise ValueError(f"speaking_rate must be between 0.25 and 4 (got {self.speaking_rate})")
+        if self.first_clause_min_words < 0:
+            raise ValueError(
+                f"first_clause_min_words must be 0 or more (got {self.first_clause_min_words})"
+            )
 
 
 @dataclass(frozen=True)
@@ -113,14 +122,23 @@ class TurnSettings:
     vad_min_silence_s: float = setting(0.55, "silence that ends the user's turn (Silero VAD)")
     vad_activation_threshold: float = setting(0.5, "Silero speech probability that counts as voice")
     stt_segment_silence_s: float | None = setting(
-        None,
-        "experimental: silence after which Whisper starts early, before the turn ends "
-        "(-0.3 s latency measured, but it splits turns at mid-sentence pauses; see "
-        "docs/benchmarks.md); empty: off",
+        0.25,
+        "silence after which Whisper starts on the turn so far, while the turn's own "
+        "silence runs on; the transcript still waits for the turn's end (see "
+        "docs/benchmarks.md); empty: Whisper starts when the turn ends",
+    )
+    stt_resume_grace_s: float = setting(
+        0.15,
+        "with stt_segment_silence_s: speech resuming this soon after the turn's silence "
+        "still continues the turn (Whisper's delay gave this grace before)",
     )
     min_endpointing_delay_s: float = setting(0.0, "extra wait after the VAD's end of speech")
     max_endpointing_delay_s: float = setting(3.0, "longest wait before a turn is committed")
-    min_interruption_s: float = setting(0.5, "user speech needed to interrupt the assistant")
+    min_interruption_s: float = setting(
+        0.25,
+        "user speech needed to interrupt the assistant (0.5: barge-in 0.6 s; 0.25: 0.33 s, "
+        "no false interruptions by desk noises; short sounds like a cough not measured)",
+    )
     false_interruption_timeout_s: float | None = setting(
         2.0, "silence after a barge-in that makes it false, so the reply resumes; empty: never"
     )
@@ -134,6 +152,7 @@ class TurnSettings:
         _check_range("vad_activation_threshold", self.vad_activation_threshold, 0.05, 0.95)
         if self.stt_segment_silence_s is not None:
             _check_range("stt_segment_silence_s", self.stt_segment_silence_s, 0.05, 5.0)
+        _check_range("stt_resume_grace_s", self.stt_resume_grace_s, 0.0, 2.0)
         _check_range("min_interruption_s", self.min_interruption_s, 0.0, 5.0)
         if self.min_endpointing_delay_s > self.max_endpointing_delay_s:
             raise ValueError("min_endpointing_delay_s must not exceed max_endpointing_delay_s")

@@ -22,7 +22,15 @@ ENV_PREFIX = "VOICE_SIDECAR_"
 CONFIG_FILE_VARIABLE = "VOICE_SIDECAR_CONFIG"
 # the supervisor marks its children with this, to find strays of a process tree
 SERVICE_MARKER_VARIABLE = "VOICE_SIDECAR_SERVICE_ID"
-_NOT_SETTINGS = {CONFIG_FILE_VARIABLE, SERVICE_MARKER_VARIABLE}
+# set by the packaged launcher (installers/launcher): its folder, and where to find the bundle
+LAUNCHER_DIR_VARIABLE = "VOICE_SIDECAR_LAUNCHER_DIR"
+BUNDLE_DIR_VARIABLE = "VOICE_SIDECAR_BUNDLE_DIR"
+_NOT_SETTINGS = {
+    CONFIG_FILE_VARIABLE,
+    SERVICE_MARKER_VARIABLE,
+    LAUNCHER_DIR_VARIABLE,
+    BUNDLE_DIR_VARIABLE,
+}
 
 
 class SettingsError(UserFacingError):

@@ -19,7 +19,7 @@ from voice_sidecar.runtime import ModelPaths, SpeechRuntime
 from voice_sidecar.settings import LlmSettings, Settings
 from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour
 
-from .scenarios import Scenario, build_scenarios, piper_speaker
+from .scenarios import Scenario, answers_counted, build_scenarios, piper_speaker
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def figures(result: BenchResult) -> dict[str, Any]:
         barge = name.startswith("barge-in")
         answered = [t for t in turns if t["first_audio_latency_s"] is not None]
         lat = [t["first_audio_latency_s"] for t in answered]
-        if not barge:
+        if answers_counted(name):
             latency_all += lat
         stt = [t["stt_inference_s"] for t in answered if t["stt_inference_s"] is not None]
         eot = [
@@ -251,6 +251,7 @@ def figures(result: BenchResult) -> dict[str, Any]:
             entry["barge_in_reaction_s"] = summary(
                 [t["barge_in_reaction_s"] for t in turns if t["barge_in_reaction_s"] is not None]
             )
+        entry["false_interruptions"] = sum(t.get("false_interruptions", 0) for t in turns)
         if name == "mid-sentence pauses":
             cut = [t for t in turns if t["user_messages"] > 1 or t["replied_during_speech"]]
             entry["premature_end_of_turn_rate"] = len(cut) / len(turns) if turns else None
@@ -267,6 +268,7 @@ def figures(result: BenchResult) -> dict[str, Any]:
             "first_audio_latency_s": summary(latency_all),
             "barge_in_reaction_s": summary(reactions),
             "premature_end_of_turn_rate": (len(cut) / len(pause_turns)) if pause_turns else None,
+            "false_interruptions": sum(t.turn.get("false_interruptions", 0) for t in result.turns),
             "startup_s": round(result.startup_s, 3),
             "stt_rtf": {k: round(v, 4) for k, v in result.stt_rtf.items()},
             "tts_rtf": round(result.tts_rtf, 4),

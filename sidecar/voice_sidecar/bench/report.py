@@ -37,6 +37,8 @@ def table(figures: dict[str, Any]) -> str:
             extra.append(f"barge-in {_fmt(b['median'])} (p90 {_fmt(b['p90'])})")
         if "premature_end_of_turn_rate" in entry:
             extra.append(f"cut-offs {_fmt(entry['premature_end_of_turn_rate'])}")
+        if entry.get("false_interruptions"):
+            extra.append(f"false interruptions {entry['false_interruptions']}")
         lines.append(
             f"| {name} | {_fmt(latency['median'])} | {_fmt(latency['p90'])} | "
             + " | ".join(cells)
@@ -53,6 +55,8 @@ def table(figures: dict[str, Any]) -> str:
         f"p90 {_fmt(barge['p90'])} s.",
         "Premature end of turn during 300-600 ms pauses: "
         f"{_fmt(overall['premature_end_of_turn_rate'])}.",
+        "False interruptions (a reply stopped while the user was silent): "
+        f"{_fmt(overall.get('false_interruptions'))}.",
         f"STT real-time factor: {overall['stt_rtf']}; TTS real-time factor: {overall['tts_rtf']}.",
         f"Start-up to first turn ready: {overall['startup_s']} s; "
         f"peak RSS {overall['peak_rss_mb']} MB; wall time {overall['wall_s']} s.",

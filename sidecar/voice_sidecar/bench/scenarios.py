@@ -67,6 +67,45 @@ def _with_pause(speak: Speak, first: str, second: str, pause_s: float) -> FloatA
     ).astype(np.float32)
 
 
+def noise_bursts(seed: int = 9) -> FloatAudio:
+    """Sounds that are not speech, as a desk makes them: a hiss, a clatter of clicks, a thud
+    and a rumble, each loud (-20 to -12 dBFS) and 0.3 to 0.8 s long."""
+    rng = np.random.default_rng(seed)
+    rate = SPEECH_SAMPLE_RATE
+
+    def hiss(seconds: float, dbfs: float) -> FloatAudio:
+        return (rng.normal(0.0, 10 ** (dbfs / 20), int(rate * seconds))).astype(np.float32)
+
+    def clicks(seconds: float, dbfs: float, every_s: float) -> FloatAudio:
+        out = np.zeros(int(rate * seconds), dtype=np.float32)
+        click = hiss(0.004, dbfs) * np.hanning(int(rate * 0.004)).astype(np.float32)
+        for start in range(0, len(out) - len(click), int(rate * every_s)):
+            out[start : start + len(click)] += click
+        return out
+
+    def rumble(seconds: float, dbfs: float) -> FloatAudio:
+        brown = np.cumsum(rng.normal(0.0, 1.0, int(rate * seconds)))
+        brown -= np.convolve(brown, np.ones(400) / 400, mode="same")
+        brown /= np.abs(brown).max() or 1.0
+        return (brown * 10 ** (dbfs / 20)).astype(np.float32)
+
+    def thud(seconds: float, dbfs: float) -> FloatAudio:
+        t = np.arange(int(rate * seconds)) / rate
+        return (np.sin(2 * np.pi * 70 * t) * np.exp(-t * 12) * 10 ** (dbfs / 20)).astype(np.float32)
+
+    return np.concatenate(
+        [
+            hiss(0.4, -20.0),
+            _silence(0.4),
+            clicks(0.8, -12.0, 0.09),
+            _silence(0.4),
+            thud(0.3, -12.0),
+            _silence(0.3),
+            rumble(0.8, -18.0),
+        ]
+    ).astype(np.float32)
+
+
 def build_scenarios(speak: Speak) -> list[Scenario]:
     def turn(text: str) -> Utterance:
         return Utterance(name=text, samples=speak(text))
@@ -104,4 +143,22 @@ def build_scenarios(speak: Speak) -> list[Scenario]:
         Scenario(f"barge-in at {after:g} s", barge, LONG_REPLY, barge_in_after_s=after)
         for after in (0.5, 1.0, 2.0)
     ]
+    scenarios.append(
+        Scenario(
+            NOISE_DURING_REPLY,
+            (barge[0], Utterance(name="noise bursts", samples=noise_bursts(), noise_only=True)),
+            LONG_REPLY,
+            barge_in_after_s=1.0,
+        )
+    )
     return scenarios
+
+
+NOISE_DURING_REPLY = "noise during reply"
+"""Non-speech sounds 1 s into a reply: any stop of the reply is a false interruption."""
+
+
+def answers_counted(name: str) -> bool:
+    """Whether a scenario's first-audio latencies count in the overall figures (replies
+    cut short on purpose, or stopped by design, do not)."""
+    return not (name.startswith("barge-in") or name == NOISE_DURING_REPLY)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from voice_sidecar.audio_files import read_speech
 from voice_sidecar.models.progress_render import TerminalProgressBar
-from voice_sidecar.runtime import load_whisper, model_provider
 from voice_sidecar.settings import Settings
 
 from .common import model_paths
@@ -29,6 +28,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_transcribe(args: argparse.Namespace, context: CommandContext) -> int:
+    # livekit.agents takes seconds to import: only the commands that run models pay for it
+    from voice_sidecar.runtime import load_whisper, model_provider
+
     settings: Settings = context.settings
     # read every file first: a bad file fails fast, before the model loads
     audio = [(path, read_speech(path)) for path in args.inputs]

@@ -29,6 +29,8 @@ _POLL_S = 0.01
 class Utterance:
     name: str
     samples: FloatAudio
+    noise_only: bool = False
+    """No speech in it: the agent must not stop for it (a false interruption if it does)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class ConverseOptions:
     """How long to wait for any reaction (thinking or speaking) after a turn."""
     reply_timeout_s: float = 60.0
     noise_dbfs: float | None = None
+    noise_watch_s: float = 3.0
+    """After a noise-only last utterance, how long to watch the reply before ending."""
 
 
 @dataclass
@@ -68,6 +72,8 @@ class TurnResult:
     speech_start_s: float = 0.0
     speech_end_s: float = 0.0
     """Seconds from the start of the conversation (positions in the output WAV)."""
+    false_interruptions: int = 0
+    """Times this turn's reply stopped early while the user was not speaking (noise alone)."""
 
 
 @dataclass
@@ -215,10 +221,14 @@ async def run_conversation(
             if observer.closed:
                 break
             spoken.append(await audio_in.say(utterance.samples))
-        if spoken:
+        if spoken and utterances[len(spoken) - 1].noise_only:
+            # nothing to answer: watch whether the reply in progress stops for the noise
+            await asyncio.sleep(options.noise_watch_s)
+        elif spoken:
             await _await_reply_done(observer, spoken[-1].speech_end_at, options)
         await asyncio.sleep(0.2)
     finally:
+        closing_at = time.time()
         history = session.history.to_dict(exclude_timestamp=False)
         await session.aclose()
         await synchronizer.aclose()
@@ -226,6 +236,7 @@ async def run_conversation(
         await audio_out.aclose()
 
     turns = _assemble_turns(utterances, spoken, observer.items, audio_out, origin)
+    _count_false_interruptions(turns, utterances, spoken, audio_out.segments, closing_at)
     _attach_stt_runs(turns, spoken, observer.stt_runs)
     return ConversationResult(
         turns=turns,
@@ -301,6 +312,35 @@ def _attach_stt_runs(
         mine = [seconds for done, seconds in runs if said.speech_end_at <= done < until]
         if mine:
             turn.stt_inference_s = mine[0]
+
+
+_SPEECH_EXCUSES_S = 1.5
+"""A reply that stops this long after real user speech ended was stopped by that speech."""
+
+
+def _count_false_interruptions(
+    turns: list[TurnResult],
+    utterances: Sequence[Utterance],
+    spoken: list[SpokenUtterance],
+    segments: list[PlaybackSegment],
+    closing_at: float,
+) -> None:
+    """Each reply segment that stopped early (paused or cleared, before the session closed)
+    while no real speech was being played is a false interruption of the turn it answers."""
+    speech = [
+        (said.speech_start_at, said.speech_end_at + _SPEECH_EXCUSES_S)
+        for said, utterance in zip(spoken, utterances, strict=False)
+        if not utterance.noise_only
+    ]
+    for segment in segments:
+        stopped = segment.silenced_at
+        if segment.started_at is None or stopped is None or stopped >= closing_at:
+            continue
+        if any(start <= stopped <= end for start, end in speech):
+            continue
+        owner = [i for i, said in enumerate(spoken) if said.speech_end_at <= segment.started_at]
+        if owner:
+            turns[owner[-1]].false_interruptions += 1
 
 
 def _turn_of_user_message(message: llm.ChatMessage, spoken: list[SpokenUtterance]) -> int | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voice_sidecar.errors import UserFacingError
+from voice_sidecar.settings_loader import LAUNCHER_DIR_VARIABLE
 
 from .platform_names import HostPlatform, host_platform
 
@@ -47,6 +48,13 @@ def candidate_paths(
     name = f"livekit-server{host.exe_suffix}"
     triple_name = f"livekit-server-{host.target_triple}{host.exe_suffix}"
     found: list[tuple[Path, str]] = []
+    launcher_dir = environ.get(LAUNCHER_DIR_VARIABLE)
+    if launcher_dir:
+        # the packaged app: Tauri puts livekit-server beside the launcher, not the bundle
+        found += [
+            (Path(launcher_dir) / name, "beside the launcher"),
+            (Path(launcher_dir) / triple_name, "beside the launcher"),
+        ]
     if frozen:
         folder = executable.parent
         found += [

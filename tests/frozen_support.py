@@ -1,0 +1,48 @@
+"""Finding the frozen sidecar that installers/build.py lays out for Tauri."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from installers.build import BUNDLE_DIR_NAME
+from installers.bundle_size import measure_bundle
+from installers.targets import binary_name, host_target_triple
+
+ROOT = Path(__file__).resolve().parent.parent
+VARIABLE = "VOICE_SIDECAR_FROZEN_BIN"
+
+
+@dataclass(frozen=True)
+class FrozenBuild:
+    sidecar: Path
+    """What Tauri starts: the launcher (one-dir) or the single executable (one-file)."""
+    root: Path
+    """The Tauri layout: ``binaries/`` and ``resources/``."""
+
+    @property
+    def bundle(self) -> Path:
+        return self.root / "resources" / BUNDLE_DIR_NAME
+
+    @property
+    def internal(self) -> Path | None:
+        internal = self.bundle / "_internal"
+        return internal if internal.is_dir() else None
+
+    def describe(self) -> str:
+        report = measure_bundle(self.bundle if self.internal else self.sidecar)
+        kind = "one-dir" if self.internal else "one-file"
+        return f"{kind} build {report.total_bytes / 1e6:.0f} MB on disk ({report.files} files)"
+
+
+def frozen_build() -> FrozenBuild | None:
+    given = os.environ.get(VARIABLE)
+    name = binary_name("voice-sidecar", host_target_triple())
+    default = ROOT / "dist" / "tauri" / "binaries" / name
+    sidecar = Path(given) if given else default
+    if not sidecar.is_file():
+        if given:  # asked for explicitly (CI): a missing build is an error, not a skip
+            raise FileNotFoundError(f"{VARIABLE}={given} is not a file")
+        return None
+    return FrozenBuild(sidecar=sidecar.resolve(), root=sidecar.resolve().parent.parent)
