@@ -16,6 +16,7 @@ With ``--mode onefile`` the single PyInstaller executable is the sidecar binary.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -58,6 +59,23 @@ class BuildResult:
     livekit_server: Path | None
     report: SizeReport
     seconds: float
+
+
+def source_digest(root: Path = ROOT) -> str:
+    """SHA-256 over what a build is made from: a build with another digest is stale."""
+    digest = hashlib.sha256()
+    sources = [
+        *sorted((root / "sidecar" / "voice_sidecar").rglob("*.py")),
+        *sorted((root / "sidecar" / "voice_sidecar").rglob("*.json")),
+        *sorted((root / "installers").rglob("*.py")),
+        root / "installers" / "voice-sidecar.spec",
+        root / "requirements.lock",
+    ]
+    for path in sources:
+        if path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def parse_args(argv: Sequence[str] | None) -> BuildOptions:
@@ -208,6 +226,7 @@ def _write_report(options: BuildOptions, result: BuildResult) -> None:
         "mode": options.mode,
         "triple": options.triple,
         "build_seconds": round(result.seconds, 1),
+        "source_digest": source_digest(),
         "sidecar": str(result.sidecar),
         "bundle_dir": str(result.bundle_dir) if result.bundle_dir else None,
         "livekit_server": str(result.livekit_server) if result.livekit_server else None,

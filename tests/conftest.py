@@ -106,7 +106,7 @@ def _skip_reasons() -> dict[str, str | None]:
     import platform
     import shutil
 
-    from .frozen_support import frozen_build
+    from .frozen_support import frozen_skip_reason
     from .livekit_fixtures import real_livekit_server
 
     try:
@@ -124,10 +124,7 @@ def _skip_reasons() -> dict[str, str | None]:
         "docker": None
         if shutil.which("docker") and Path("/var/run/docker.sock").exists()
         else "no Docker engine",
-        "frozen": None
-        if frozen_build()
-        else "no frozen build (run .venv/bin/python -m installers.build --skip-livekit, "
-        "or set VOICE_SIDECAR_FROZEN_BIN)",
+        "frozen": frozen_skip_reason(),
         "powershell": None
         if shutil.which("pwsh") or shutil.which("powershell")
         else "no PowerShell",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from installers.build import BUNDLE_DIR_NAME
+from installers.build import BUNDLE_DIR_NAME, source_digest
 from installers.bundle_size import measure_bundle
 from installers.targets import binary_name, host_target_triple
 
@@ -46,3 +47,21 @@ def frozen_build() -> FrozenBuild | None:
             raise FileNotFoundError(f"{VARIABLE}={given} is not a file")
         return None
     return FrozenBuild(sidecar=sidecar.resolve(), root=sidecar.resolve().parent.parent)
+
+
+def frozen_skip_reason() -> str | None:
+    """Why the frozen tests cannot run here, or None. A build of other sources is stale."""
+    build = frozen_build()
+    hint = "run .venv/bin/python -m installers.build --skip-livekit, or set " + VARIABLE
+    if build is None:
+        return f"no frozen build ({hint})"
+    if os.environ.get(VARIABLE):
+        return None  # named explicitly (CI): test it as it is
+    report = build.root / "build-report.json"
+    try:
+        built_from = json.loads(report.read_text(encoding="utf-8")).get("source_digest")
+    except (OSError, ValueError):
+        built_from = None
+    if built_from != source_digest():
+        return f"the frozen build in {build.root} is older than the sources ({hint})"
+    return None

@@ -40,7 +40,7 @@ def release_mirror(root: Path) -> Iterator[str]:
     """Serve ``root`` (with the fake release published in it) and yield its base URL."""
     publish_fake_release(root)
     handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined, assignment]
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -74,8 +74,8 @@ def _write_pcm(path: Path, tone: np.ndarray, width: int, rate: int) -> None:
         data = tone.tobytes()
     elif width == 3:
         wide = tone.astype(np.int32) << 8
-        data = np.stack([wide & 0xFF, (wide >> 8) & 0xFF, (wide >> 16) & 0xFF], axis=1)
-        data = data.astype(np.uint8).tobytes()
+        triples = np.stack([wide & 0xFF, (wide >> 8) & 0xFF, (wide >> 16) & 0xFF], axis=1)
+        data = triples.astype(np.uint8).tobytes()
     else:
         data = (tone.astype(np.int32) << 16).tobytes()
     with wave.open(str(path), "wb") as out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def _words(text: str) -> set[str]:
     return {w.strip(".,?!'").lower() for w in text.split()}
 
 
-def _settings(base: Settings, server: FakeLlmServer | None = None, **llm: object) -> Settings:
+def _settings(base: Settings, server: FakeLlmServer | None = None, **llm: Any) -> Settings:
     url = server.base_url if server else "http://127.0.0.1:9/v1"
     return replace(base, llm=replace(LlmSettings(base_url=url, model="fake-model"), **llm))
 

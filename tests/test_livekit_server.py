@@ -149,7 +149,7 @@ def release_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "releases"
     root.mkdir()
     handler = partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined, assignment]
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -204,7 +204,8 @@ def _effective_shell(workflow: dict[str, Any], job: str, step: dict[str, Any]) -
     for scope in (step, _jobs(workflow)[job].get("defaults", {}).get("run", {})):
         if "shell" in scope:
             return str(scope["shell"])
-    return workflow.get("defaults", {}).get("run", {}).get("shell")
+    shell = workflow.get("defaults", {}).get("run", {}).get("shell")
+    return None if shell is None else str(shell)
 
 
 def test_every_run_step_is_bash(workflow: dict[str, Any]) -> None:

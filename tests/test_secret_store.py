@@ -31,7 +31,7 @@ GOOD_KEY = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl-abc_123"
 class HangingKeyring(KeyringBackend):
     """Behaves like a locked Secret Service: every call blocks."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,7 +51,7 @@ class HangingKeyring(KeyringBackend):
 @pytest.fixture
 def file_keyring(tmp_path: Path) -> Iterator[PlaintextKeyring]:
     backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring.cfg")  # type: ignore[misc]
+    backend.file_path = str(tmp_path / "keyring.cfg")
     previous = keyring.get_keyring()
     keyring.set_keyring(backend)
     yield backend

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from voice_sidecar.settings import Settings
-from voice_sidecar.settings_loader import SettingsError, coerce, load_settings
+from voice_sidecar.settings_loader import LoadedSettings, SettingsError, coerce, load_settings
 
 
 def _load(
@@ -15,7 +15,7 @@ def _load(
     toml: str | None = None,
     env: dict[str, str] | None = None,
     cli: dict[str, object] | None = None,
-):  # type: ignore[no-untyped-def]
+) -> LoadedSettings:
     config = tmp_path / "voice-sidecar.toml"
     if toml is not None:
         config.write_text(toml, encoding="utf-8")

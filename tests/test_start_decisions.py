@@ -287,7 +287,8 @@ def _fail_if_called(*args: object, **kwargs: object) -> bool:
 def test_no_prompt_for_another_llm(
     tmp_path: Path, own_keyring: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    context = _context(tmp_path, **{"llm.base_url": "http://127.0.0.1:11434/v1"})
+    overrides: dict[str, Any] = {"llm.base_url": "http://127.0.0.1:11434/v1"}
+    context = _context(tmp_path, **overrides)
     monkeypatch.setattr("voice_sidecar.commands.start_cmd._stdin_is_terminal", lambda: True)
     monkeypatch.setattr("voice_sidecar.commands.start_cmd.prompt_for_key", _fail_if_called)
     assert ensure_key(_start_args(), context).action == "not_needed"
@@ -299,9 +300,12 @@ def test_a_missing_key_is_asked_for_at_a_terminal(
     context = _context(tmp_path)
     asked: list[CommandContext] = []
     monkeypatch.setattr("voice_sidecar.commands.start_cmd._stdin_is_terminal", lambda: True)
-    monkeypatch.setattr(
-        "voice_sidecar.commands.start_cmd.prompt_for_key", lambda c: asked.append(c) or True
-    )
+
+    def prompt_for_key(asked_context: CommandContext) -> bool:
+        asked.append(asked_context)
+        return True
+
+    monkeypatch.setattr("voice_sidecar.commands.start_cmd.prompt_for_key", prompt_for_key)
     assert ensure_key(_start_args(), context).action == "prompt"
     assert asked == [context]
 
