@@ -30,7 +30,8 @@ from pathlib import Path
 
 from installers.bundle_size import SizeReport, measure_bundle
 from installers.strip_debug import strip_debug_info
-from installers.targets import binary_name, host_target_triple, is_windows_triple
+from installers.targets import build_host
+from voice_sidecar.livekit_server.platform_names import HostPlatform
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "installers" / "voice-sidecar.spec"
@@ -48,7 +49,7 @@ class BuildOptions:
     tauri_dir: Path
     work_dir: Path
     mode: str
-    triple: str
+    host: HostPlatform
     livekit: str  # "fetch", "skip" or a path to an existing binary
 
 
@@ -97,7 +98,7 @@ def parse_args(argv: Sequence[str] | None) -> BuildOptions:
         tauri_dir=args.tauri_dir.resolve(),
         work_dir=args.work_dir.resolve(),
         mode=args.mode,
-        triple=host_target_triple(),
+        host=build_host(),
         livekit=livekit_choice,
     )
 
@@ -135,9 +136,8 @@ def run_pyinstaller(options: BuildOptions) -> Path:
         ],
         "PyInstaller",
     )
-    suffix = ".exe" if is_windows_triple(options.triple) else ""
     if options.mode == "onefile":
-        return dist / f"{EXECUTABLE_STEM}{suffix}"
+        return dist / f"{EXECUTABLE_STEM}{options.host.exe_suffix}"
     return dist / EXECUTABLE_STEM
 
 
@@ -154,8 +154,7 @@ def build_launcher(options: BuildOptions) -> Path:
         "launcher (cargo build)",
         cwd=LAUNCHER_CRATE,
     )
-    suffix = ".exe" if is_windows_triple(options.triple) else ""
-    return target_dir / "release" / f"voice-sidecar-launcher{suffix}"
+    return target_dir / "release" / f"voice-sidecar-launcher{options.host.exe_suffix}"
 
 
 def write_licences(internal_dir: Path, out_file: Path, *, with_livekit: bool) -> None:
@@ -168,7 +167,7 @@ def write_licences(internal_dir: Path, out_file: Path, *, with_livekit: bool) ->
 def place_livekit(options: BuildOptions, binaries: Path) -> Path | None:
     if options.livekit == "skip":
         return None
-    target = binaries / binary_name("livekit-server", options.triple)
+    target = binaries / options.host.sidecar_name("livekit-server")
     if options.livekit == "fetch":
         from voice_sidecar.livekit_server.fetch import fetch_livekit
 
@@ -192,7 +191,7 @@ def build(options: BuildOptions) -> BuildResult:
     started = time.perf_counter()
     frozen = run_pyinstaller(options)
     binaries = _fresh(options.tauri_dir / "binaries")
-    sidecar = binaries / binary_name(EXECUTABLE_STEM, options.triple)
+    sidecar = binaries / options.host.sidecar_name(EXECUTABLE_STEM)
     bundle_dir: Path | None = None
     if options.mode == "onedir":
         internal = frozen / "_internal"
@@ -224,7 +223,7 @@ def build(options: BuildOptions) -> BuildResult:
 def _write_report(options: BuildOptions, result: BuildResult) -> None:
     data = {
         "mode": options.mode,
-        "triple": options.triple,
+        "triple": options.host.target_triple,
         "build_seconds": round(result.seconds, 1),
         "source_digest": source_digest(),
         "sidecar": str(result.sidecar),

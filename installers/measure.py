@@ -31,7 +31,7 @@ from typing import Any
 import psutil
 
 from installers.bundle_size import measure_bundle
-from installers.targets import binary_name, host_target_triple
+from installers.targets import build_host
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,7 +132,7 @@ def _in_tree(proc: psutil.Process, sidecar: Path) -> bool:
 
 
 def measure(tauri_dir: Path, runs: int, compress: bool) -> dict[str, Any]:
-    sidecar = tauri_dir / "binaries" / binary_name("voice-sidecar", host_target_triple())
+    sidecar = tauri_dir / "binaries" / build_host().sidecar_name("voice-sidecar")
     bundle = tauri_dir / "resources" / "voice-sidecar-bundle"
     one_dir = bundle.is_dir()
     target = bundle if one_dir else sidecar

@@ -1,46 +1,39 @@
-"""Target triples and the file names Tauri expects for external binaries.
+"""The platforms a release is built for, as ``HostPlatform``s.
 
 Tauri's ``bundle.externalBin`` entry ``binaries/voice-sidecar`` is looked up as
-``binaries/voice-sidecar-<target-triple>[.exe]`` for the platform being built.
+``binaries/voice-sidecar-<target-triple>[.exe]``; the triple and the suffix come from
+``voice_sidecar.livekit_server.platform_names``, which also names the livekit-server files
+the sidecar looks for, so the build and the sidecar cannot disagree.
 """
 
 from __future__ import annotations
 
 import platform
 
-# "<os>-<machine>" as platform.system()/machine() report it, lower-cased and normalised
-TARGET_TRIPLES: dict[str, str] = {
-    "linux-x86_64": "x86_64-unknown-linux-gnu",
-    "linux-aarch64": "aarch64-unknown-linux-gnu",
-    "windows-x86_64": "x86_64-pc-windows-msvc",
-    "windows-aarch64": "aarch64-pc-windows-msvc",
-    "darwin-x86_64": "x86_64-apple-darwin",
-    "darwin-aarch64": "aarch64-apple-darwin",
-}
+from voice_sidecar.livekit_server.platform_names import HostPlatform, host_platform
 
-_MACHINE_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
+_SYSTEMS = ("linux", "windows", "darwin")
+# platform.machine() spellings of the two architectures a release supports
+_MACHINES = ("x86_64", "amd64", "x64", "aarch64", "arm64")
+
+RELEASE_TARGETS: tuple[HostPlatform, ...] = tuple(
+    HostPlatform(os=system, arch=arch) for system in _SYSTEMS for arch in ("amd64", "arm64")
+)
 
 
-def host_key(system: str | None = None, machine: str | None = None) -> str:
+def build_host(system: str | None = None, machine: str | None = None) -> HostPlatform:
+    """This machine as a release target; an unsupported one is refused, never misnamed."""
     system = (system or platform.system()).lower()
     machine = (machine or platform.machine()).lower()
-    return f"{system}-{_MACHINE_ALIASES.get(machine, machine)}"
+    if system not in _SYSTEMS or machine not in _MACHINES:
+        known = ", ".join(sorted(target.target_triple for target in RELEASE_TARGETS))
+        raise ValueError(f"no release target for {system}-{machine}; supported: {known}")
+    return host_platform(system, machine)
 
 
 def host_target_triple(system: str | None = None, machine: str | None = None) -> str:
-    key = host_key(system, machine)
-    try:
-        return TARGET_TRIPLES[key]
-    except KeyError:
-        known = ", ".join(sorted(TARGET_TRIPLES))
-        raise ValueError(f"no release target for {key}; supported: {known}") from None
+    return build_host(system, machine).target_triple
 
 
-def is_windows_triple(triple: str) -> bool:
-    return "-windows-" in triple
-
-
-def binary_name(stem: str, triple: str) -> str:
-    """``voice-sidecar`` + triple -> ``voice-sidecar-x86_64-pc-windows-msvc.exe``."""
-    suffix = ".exe" if is_windows_triple(triple) else ""
-    return f"{stem}-{triple}{suffix}"
+def target_for_triple(triple: str) -> HostPlatform | None:
+    return next((t for t in RELEASE_TARGETS if t.target_triple == triple), None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from installers.build import BUNDLE_DIR_NAME, source_digest
 from installers.bundle_size import measure_bundle
-from installers.targets import binary_name, host_target_triple
+from installers.targets import build_host
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIABLE = "VOICE_SIDECAR_FROZEN_BIN"
@@ -39,8 +39,7 @@ class FrozenBuild:
 
 def frozen_build() -> FrozenBuild | None:
     given = os.environ.get(VARIABLE)
-    name = binary_name("voice-sidecar", host_target_triple())
-    default = ROOT / "dist" / "tauri" / "binaries" / name
+    default = ROOT / "dist" / "tauri" / "binaries" / build_host().sidecar_name("voice-sidecar")
     sidecar = Path(given) if given else default
     if not sidecar.is_file():
         if given:  # asked for explicitly (CI): a missing build is an error, not a skip

@@ -49,6 +49,12 @@ def test_target_triples(system: str, machine: str, triple: str) -> None:
     assert host_platform(system, machine).target_triple == triple
 
 
+def test_sidecar_names_follow_tauri() -> None:
+    assert WINDOWS.sidecar_name("livekit-server") == "livekit-server-x86_64-pc-windows-msvc.exe"
+    linux = host_platform("Linux", "x86_64")
+    assert linux.sidecar_name("voice-sidecar") == "voice-sidecar-x86_64-unknown-linux-gnu"
+
+
 def test_candidates_in_order(tmp_path: Path) -> None:
     found = candidate_paths(
         executable=tmp_path / "app" / "voice-sidecar-x86_64-pc-windows-msvc.exe",

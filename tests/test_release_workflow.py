@@ -17,14 +17,14 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from installers.targets import TARGET_TRIPLES, binary_name
+from installers.targets import build_host, host_target_triple, target_for_triple
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 SCHEMA = Path(__file__).parent / "schemas" / "github-workflow.json"
 SCHEMA_SHA256 = "d10c9f4656e1bd5bc6727e9b35080e017dc167154726fca93da33c7a6bd1c4f3"
 FULL_SHA_PIN = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
-# runs-on label prefix -> the platform.system() name installers.targets keys on
+# runs-on label prefix -> HostPlatform.os of the targets that runner builds
 RUNNER_SYSTEMS = {"ubuntu": "linux", "windows": "windows", "macos": "darwin"}
 
 
@@ -109,6 +109,24 @@ def test_the_schema_check_catches_mistakes(workflow: dict[str, Any]) -> None:
 # -- what the schema cannot know -------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("system", "machine", "triple"),
+    [
+        ("Linux", "x86_64", "x86_64-unknown-linux-gnu"),
+        ("Windows", "AMD64", "x86_64-pc-windows-msvc"),
+        ("Darwin", "arm64", "aarch64-apple-darwin"),
+        ("Linux", "aarch64", "aarch64-unknown-linux-gnu"),
+    ],
+)
+def test_the_build_host_names_its_target(system: str, machine: str, triple: str) -> None:
+    assert host_target_triple(system, machine) == triple
+
+
+def test_an_unsupported_build_host_is_refused_not_misnamed() -> None:
+    with pytest.raises(ValueError, match="no release target for linux-riscv64"):
+        build_host("Linux", "riscv64")
+
+
 def test_runs_on_tag_pushes_and_by_hand(workflow: dict[str, Any]) -> None:
     assert workflow["on"]["push"] == {"tags": ["v*"]}
     assert "workflow_dispatch" in workflow["on"]
@@ -120,11 +138,11 @@ def test_every_matrix_target_is_a_triple_the_build_names_binaries_after(
     for entry in _matrix(workflow):
         target = entry["target"]
         system = RUNNER_SYSTEMS[entry["os"].split("-")[0]]
-        keys = [key for key, triple in TARGET_TRIPLES.items() if triple == target]
-        assert keys, f"{target} is not in installers.targets.TARGET_TRIPLES"
-        assert keys[0].startswith(f"{system}-"), f"{target} cannot be built on {entry['os']}"
+        host = target_for_triple(target)
+        assert host is not None, f"{target} is not in installers.targets.RELEASE_TARGETS"
+        assert host.os == system, f"{target} cannot be built on {entry['os']}"
         # the smoke step runs voice-sidecar-$TARGET$EXE
-        assert f"voice-sidecar-{target}{entry['exe']}" == binary_name("voice-sidecar", target)
+        assert f"voice-sidecar-{target}{entry['exe']}" == host.sidecar_name("voice-sidecar")
         expected_python = ".venv/Scripts/python.exe" if system == "windows" else ".venv/bin/python"
         assert entry["venv-python"] == expected_python
 

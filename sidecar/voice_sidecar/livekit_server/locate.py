@@ -46,21 +46,17 @@ def candidate_paths(
 ) -> list[tuple[Path, str]]:
     """Every place looked at, in order (a pure function of the facts)."""
     name = f"livekit-server{host.exe_suffix}"
-    triple_name = f"livekit-server-{host.target_triple}{host.exe_suffix}"
-    found: list[tuple[Path, str]] = []
-    launcher_dir = environ.get(LAUNCHER_DIR_VARIABLE)
-    if launcher_dir:
-        # the packaged app: Tauri puts livekit-server beside the launcher, not the bundle
-        found += [
-            (Path(launcher_dir) / name, "beside the launcher"),
-            (Path(launcher_dir) / triple_name, "beside the launcher"),
-        ]
+    # the packaged app: Tauri puts livekit-server beside the launcher, not the bundle
+    beside: list[tuple[Path, str]] = []
+    if environ.get(LAUNCHER_DIR_VARIABLE):
+        beside.append((Path(environ[LAUNCHER_DIR_VARIABLE]), "beside the launcher"))
     if frozen:
-        folder = executable.parent
-        found += [
-            (folder / name, "beside the sidecar"),
-            (folder / triple_name, "beside the sidecar"),
-        ]
+        beside.append((executable.parent, "beside the sidecar"))
+    found = [
+        (folder / file_name, how)
+        for folder, how in beside
+        for file_name in (name, host.sidecar_name("livekit-server"))
+    ]
     if environ.get(ENV_VARIABLE):
         found.append((Path(environ[ENV_VARIABLE]), ENV_VARIABLE))
     found.append((cache_bin_dir / name, "user cache (fetch-livekit)"))

@@ -27,6 +27,10 @@ class HostPlatform:
     def exe_suffix(self) -> str:
         return ".exe" if self.os == "windows" else ""
 
+    def sidecar_name(self, stem: str) -> str:
+        """Tauri's external-binary name: ``livekit-server-x86_64-pc-windows-msvc.exe``."""
+        return f"{stem}-{self.target_triple}{self.exe_suffix}"
+
 
 def host_platform(system: str | None = None, machine: str | None = None) -> HostPlatform:
     system = (system or sys.platform).lower()
