@@ -70,20 +70,24 @@ def _read_pcm_wav(path: Path, sample_rate: int) -> FloatAudio | None:
 
 
 def resample(audio: FloatAudio, rate: int, target: int) -> FloatAudio:
-    """High-quality resampling with LiveKit's native resampler (the one the live path uses)."""
     if rate == target or audio.size == 0:
         return audio
-    from livekit import rtc
+    return int16_to_float(resample_int16(float_to_int16(audio), rate, target))
 
-    pcm = float_to_int16(audio)
+
+def resample_int16(pcm: Int16Audio, rate: int, target: int) -> Int16Audio:
+    """Mono 16-bit PCM through LiveKit's native high-quality resampler (files and live audio)."""
+    if rate == target or pcm.size == 0:
+        return pcm
+    from livekit import rtc  # deferred: the CLI starts without LiveKit's native library
+
     resampler = rtc.AudioResampler(
         input_rate=rate, output_rate=target, num_channels=1, quality=rtc.AudioResamplerQuality.HIGH
     )
     frames = [*resampler.push(bytearray(pcm.tobytes())), *resampler.flush()]
     if not frames:
-        return np.zeros(0, dtype=np.float32)
-    joined = np.concatenate([np.frombuffer(frame.data, dtype=np.int16) for frame in frames])
-    return int16_to_float(joined)
+        return np.zeros(0, dtype=np.int16)
+    return np.concatenate([np.frombuffer(frame.data, dtype=np.int16) for frame in frames])
 
 
 def _decode_with_ffmpeg(path: Path, sample_rate: int) -> FloatAudio:

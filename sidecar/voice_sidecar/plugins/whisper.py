@@ -20,7 +20,12 @@ from livekit.agents import stt, utils
 from livekit.agents.language import LanguageCode
 from livekit.agents.types import NOT_GIVEN, APIConnectOptions, NotGivenOr
 
-from voice_sidecar.audio_files import SPEECH_SAMPLE_RATE, FloatAudio
+from voice_sidecar.audio_files import (
+    SPEECH_SAMPLE_RATE,
+    FloatAudio,
+    int16_to_float,
+    resample_int16,
+)
 from voice_sidecar.errors import ModelLoadError
 from voice_sidecar.log import logger
 
@@ -193,32 +198,10 @@ def frames_to_speech(buffer: utils.AudioBuffer) -> FloatAudio:
     frame = rtc.combine_audio_frames(buffer) if isinstance(buffer, list) else buffer
     if frame.samples_per_channel == 0:
         return np.zeros(0, dtype=np.float32)
-    if frame.sample_rate != SPEECH_SAMPLE_RATE or frame.num_channels != 1:
-        frame = _to_mono_16k(frame)
-    pcm = np.frombuffer(frame.data, dtype=np.int16)
-    return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
-
-
-def _to_mono_16k(frame: rtc.AudioFrame) -> rtc.AudioFrame:
     pcm = np.frombuffer(frame.data, dtype=np.int16)
     if frame.num_channels > 1:
         pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
-    mono = rtc.AudioFrame(
-        data=pcm.tobytes(),
-        sample_rate=frame.sample_rate,
-        num_channels=1,
-        samples_per_channel=len(pcm),
-    )
-    if frame.sample_rate == SPEECH_SAMPLE_RATE:
-        return mono
-    resampler = rtc.AudioResampler(
-        input_rate=frame.sample_rate,
-        output_rate=SPEECH_SAMPLE_RATE,
-        num_channels=1,
-        quality=rtc.AudioResamplerQuality.HIGH,
-    )
-    out = [*resampler.push(mono), *resampler.flush()]
-    return rtc.combine_audio_frames(out)
+    return int16_to_float(resample_int16(pcm, frame.sample_rate, SPEECH_SAMPLE_RATE))
 
 
 @dataclass
