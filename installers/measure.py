@@ -16,6 +16,7 @@ with the development environment.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -71,6 +72,7 @@ def _temp_entries(folder: Path) -> set[str]:
 
 def measure_up(sidecar: Path, runs: int, work: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
+    from tests.frozen_support import bundle_processes
     from tests.livekit_fixtures import write_fake_binary
     from tests.model_mirror import ModelMirror
     from tests.models_support import serve_bundled
@@ -81,6 +83,7 @@ def measure_up(sidecar: Path, runs: int, work: Path) -> dict[str, Any]:
     cold = False
     survivors_after_kill: list[int] = []
     temp_left: list[int] = []
+    livekit_server = write_fake_binary(work / "bin")
     with ModelMirror() as mirror:
         serve_bundled(mirror)
         for run in range(runs):
@@ -92,7 +95,7 @@ def measure_up(sidecar: Path, runs: int, work: Path) -> dict[str, Any]:
                 "TMPDIR": str(tmp),
                 "VOICE_SIDECAR_MODELS_DIR": str(work / "models"),
                 "VOICE_SIDECAR_MODELS_MIRROR_URL": mirror.url,
-                "LIVEKIT_SERVER_BIN": str(write_fake_binary(work / "bin")),
+                "LIVEKIT_SERVER_BIN": str(livekit_server),
             }
             env.pop("PYTHON_KEYRING_BACKEND", None)
             if run == 1:  # run 0 downloaded the models; this one starts from a cold disk cache
@@ -109,10 +112,9 @@ def measure_up(sidecar: Path, runs: int, work: Path) -> dict[str, Any]:
                 time.sleep(0.5)
                 temp_left.append(len(_temp_entries(tmp)))
             finally:
-                for pid in survivors(
-                    {p.pid for p in psutil.process_iter() if _in_tree(p, sidecar)}, 0
-                ):
-                    psutil.Process(pid).kill()
+                for pid in bundle_processes(sidecar.parent.parent):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        psutil.Process(pid).kill()
     return {
         "up_to_ready_with_model_download_s": round(to_ready[0], 2),
         "up_to_ready_cold_cache_s": round(to_ready[1], 2) if cold else None,
@@ -122,13 +124,6 @@ def measure_up(sidecar: Path, runs: int, work: Path) -> dict[str, Any]:
         "processes_left_after_kill": max(survivors_after_kill),
         "temp_entries_left_after_kill": max(temp_left),
     }
-
-
-def _in_tree(proc: psutil.Process, sidecar: Path) -> bool:
-    try:
-        return str(sidecar.parent.parent) in (proc.exe() or "")
-    except psutil.Error:
-        return False
 
 
 def measure(tauri_dir: Path, runs: int, compress: bool) -> dict[str, Any]:

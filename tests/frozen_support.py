@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from installers.build import BUNDLE_DIR_NAME, source_digest
 from installers.bundle_size import measure_bundle
 from installers.targets import build_host
@@ -35,6 +36,15 @@ class FrozenBuild:
         report = measure_bundle(self.bundle if self.internal else self.sidecar)
         kind = "one-dir" if self.internal else "one-file"
         return f"{kind} build {report.total_bytes / 1e6:.0f} MB on disk ({report.files} files)"
+
+
+def bundle_processes(root: Path) -> set[int]:
+    """Running processes whose executable lies inside a build (strays after a run)."""
+    found: set[int] = set()
+    for proc in psutil.process_iter(["exe"]):
+        if (proc.info.get("exe") or "").startswith(str(root)):
+            found.add(proc.pid)
+    return found
 
 
 def frozen_build() -> FrozenBuild | None:

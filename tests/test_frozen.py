@@ -25,7 +25,7 @@ from voice_sidecar import __version__
 from voice_sidecar.testing.llm_server import FakeLlmServer
 
 from .conftest import SpeechFiles
-from .frozen_support import FrozenBuild, frozen_build
+from .frozen_support import FrozenBuild, bundle_processes, frozen_build
 from .livekit_fixtures import write_fake_binary
 from .model_mirror import ModelMirror
 from .models_support import serve_bundled
@@ -75,16 +75,6 @@ def _run(
         timeout=timeout,
         check=False,
     )
-
-
-def _bundle_processes(build: FrozenBuild) -> set[int]:
-    """Running processes whose executable lies inside the build (strays after a test)."""
-    found: set[int] = set()
-    for proc in psutil.process_iter(["exe"]):
-        exe = proc.info.get("exe") or ""
-        if exe.startswith(str(build.root)):
-            found.add(proc.pid)
-    return found
 
 
 def _report(capsys: pytest.CaptureFixture[str], line: str) -> None:
@@ -177,7 +167,7 @@ def test_frozen_converse_answers_a_spoken_question(
     llm_server: FakeLlmServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    before = _bundle_processes(build)
+    before = bundle_processes(build.root)
     out = tmp_path / "agent.wav"
     started = time.perf_counter()
     proc = _run(
@@ -204,7 +194,7 @@ def test_frozen_converse_answers_a_spoken_question(
     # the models came from the mirror: the bundle has none of its own
     assert mirror.downloads("model.bin")
     assert mirror.downloads(".onnx")
-    assert _bundle_processes(build) - before == set()
+    assert bundle_processes(build.root) - before == set()
     _report(
         capsys,
         f"converse (models downloaded first) {took:.1f} s; "

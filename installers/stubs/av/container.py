@@ -1,11 +1,8 @@
-"""Stand-in for PyAV in the frozen sidecar: importable, unusable (installers/stubs/README.md)."""
+"""Stand-in for PyAV's ``av.container`` in the frozen sidecar (installers/stubs/README.md)."""
 
 from typing import NoReturn
 
-MESSAGE = (
-    "PyAV (FFmpeg) is not part of the voice sidecar's bundle: it needs raw PCM audio; "
-    "decode compressed audio before passing it in"
-)
+from . import MESSAGE
 
 
 def __getattr__(name: str) -> NoReturn:
