@@ -195,7 +195,7 @@ class SpeculativeStream(stt.RecognizeStream):
             task.add_done_callback(_consume_failure)
             self._speculation = _Speculation(self._audio.epoch, task)
 
-    async def _final_for(self) -> stt.SpeechEvent | None:
+    async def _final_for(self) -> stt.SpeechEvent:
         """The turn's transcript: the speculation if it heard all the speech, else a new run
         over all of the turn's audio (the turn VAD's own frames miss what came before a
         pause that outlasted its silence)."""
@@ -259,7 +259,7 @@ class SpeculativeStream(stt.RecognizeStream):
                     if self._audio.epoch != epoch or self._audio.segment_active:
                         continue  # the user went on: one turn still, its audio kept
                     self._audio.turn_ended()
-                    if result is None or not result.alternatives or not result.alternatives[0].text:
+                    if not result.alternatives or not result.alternatives[0].text:
                         continue
                     self._event_ch.send_nowait(
                         stt.SpeechEvent(
