@@ -8,11 +8,12 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from .errors import UserFacingError
 from .paths import default_config_file
+from .process_exit import end_process, native_runtime_started
 from .redaction import Redactor, install
 from .runtime_env import apply_process_defaults
 from .settings import LoggingSettings
@@ -191,5 +192,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def run() -> NoReturn:
+    """The program's entry point (console script, ``python -m``, frozen executable)."""
+    try:
+        code = main()
+    except BaseException as error:
+        if not native_runtime_started():
+            raise
+        code = _report_uncaught(error)
+    end_process(code)
+
+
+def _report_uncaught(error: BaseException) -> int:
+    # what the interpreter would print and return, had it been allowed to finalize
+    if isinstance(error, SystemExit):
+        if error.code is None or isinstance(error.code, int):
+            return error.code or 0
+        print(error.code, file=sys.stderr)
+        return 1
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    sys.excepthook(type(error), error, error.__traceback__)
+    return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
