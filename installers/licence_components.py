@@ -70,6 +70,14 @@ _NUMPY_LICENCE = TextRef("numpy-*.dist-info/licenses/LICENSE.txt", "numpy")
 # the GPL-3.0 text; numpy's LICENSE.txt carries the GCC Runtime Library Exception
 _GPL3 = TextRef("piper_tts-*.dist-info/licenses/COPYING", "piper-tts")
 _PYAV = "av"
+# CTranslate2's wheels carry no licence file (installers/licence_texts/README.md)
+CTRANSLATE2_TEXT = TextRef("CTranslate2-MIT.txt")
+
+
+def _debian_copyright(package: str) -> TextRef:
+    """The copyright file of the Debian 12 package whose library Python's modules link."""
+    return TextRef(f"debian-{package}-copyright.txt")
+
 
 NATIVE_COMPONENTS: tuple[NativeComponent, ...] = (
     # -- the Python runtime and what PyInstaller copies from the build machine ---------------
@@ -97,22 +105,61 @@ NATIVE_COMPONENTS: tuple[NativeComponent, ...] = (
         (TextRef("Apache-2.0.txt"),),
     ),
     NativeComponent(
-        "zlib", "Zlib", "Python's zlib module", ("libz.so*", "libz.*.dylib", "zlib*.dll")
+        "zlib",
+        "Zlib",
+        "Python's zlib module",
+        ("libz.so*", "libz.*.dylib", "zlib*.dll"),
+        (_debian_copyright("zlib1g"),),
     ),
-    NativeComponent("bzip2", "bzip2-1.0.6", "Python's bz2 module", ("libbz2*",)),
-    NativeComponent("XZ Utils (liblzma)", "0BSD", "Python's lzma module", ("liblzma*",)),
-    NativeComponent("libffi", "MIT", "Python's ctypes module", ("libffi*",)),
+    NativeComponent(
+        "bzip2",
+        "bzip2-1.0.6",
+        "Python's bz2 module",
+        ("libbz2*",),
+        (_debian_copyright("libbz2-1.0"),),
+    ),
+    NativeComponent(
+        "XZ Utils (liblzma)",
+        "LicenseRef-public-domain OR 0BSD",
+        "Python's lzma module; liblzma is public domain up to XZ Utils 5.4, 0BSD from 5.6",
+        ("liblzma*",),
+        (_debian_copyright("liblzma5"),),
+    ),
+    NativeComponent(
+        "libffi",
+        "MIT",
+        "Python's ctypes module",
+        ("libffi*",),
+        (_debian_copyright("libffi8"),),
+    ),
     NativeComponent(
         "SQLite",
         "blessing",
         "Python's sqlite3 module (public domain)",
         ("libsqlite3*", "sqlite3.dll"),
+        (_debian_copyright("libsqlite3-0"),),
     ),
-    NativeComponent("Expat", "MIT", "Python's XML parser", ("libexpat*",)),
-    NativeComponent("mpdecimal", "BSD-2-Clause", "Python's decimal module", ("libmpdec*",)),
-    NativeComponent("libuuid", "BSD-3-Clause", "Python's uuid module", ("libuuid*",)),
     NativeComponent(
-        "ncurses", "X11", "terminal handling used by readline/curses", ("libtinfo*", "libncurses*")
+        "Expat",
+        "MIT",
+        "Python's XML parser",
+        ("libexpat*",),
+        (_debian_copyright("libexpat1"),),
+    ),
+    NativeComponent("mpdecimal", "BSD-2-Clause", "Python's decimal module", ("libmpdec*",)),
+    NativeComponent(
+        "libuuid",
+        "BSD-3-Clause",
+        "Python's uuid module",
+        ("libuuid*",),
+        (_debian_copyright("libuuid1"),),
+    ),
+    NativeComponent(
+        "ncurses",
+        "X11",
+        "terminal handling used by readline/curses",
+        ("libtinfo*", "libncurses*"),
+        (_debian_copyright("libtinfo6"),),
     ),
     NativeComponent(
         "GNU Readline",
@@ -164,12 +211,13 @@ NATIVE_COMPONENTS: tuple[NativeComponent, ...] = (
     NativeComponent(
         "CTranslate2 library",
         "MIT",
-        "faster-whisper's inference engine; its wheel carries no licence text",
+        "faster-whisper's inference engine",
         (
             "ctranslate2.libs/*ctranslate2*",
             "ctranslate2/*ctranslate2*.dll",
             "ctranslate2/.dylibs/*",
         ),
+        (CTRANSLATE2_TEXT,),
         bundled_by="ctranslate2",
     ),
     NativeComponent(
@@ -295,6 +343,10 @@ NATIVE_COMPONENTS: tuple[NativeComponent, ...] = (
         "the inference library behind Silero VAD and Piper; its third-party notices are in "
         "onnxruntime's ThirdPartyNotices.txt",
         ("onnxruntime/capi/*onnxruntime*",),
+        (
+            TextRef("onnxruntime/LICENSE", "onnxruntime"),
+            TextRef("onnxruntime/ThirdPartyNotices.txt", "onnxruntime"),
+        ),
         bundled_by="onnxruntime",
     ),
     NativeComponent(
@@ -303,6 +355,7 @@ NATIVE_COMPONENTS: tuple[NativeComponent, ...] = (
         "voice activity detection weights (silero_vad.onnx) in livekit-plugins-silero and "
         "faster-whisper",
         ("livekit/plugins/silero/resources/*.onnx", "faster_whisper/assets/*.onnx"),
+        (TextRef("silero-vad-MIT.txt"),),
     ),
     NativeComponent(
         "LiveKit FFI library",

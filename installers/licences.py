@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from installers.licence_components import (
+    CTRANSLATE2_TEXT,
     LIVEKIT_SERVER,
     NATIVE_COMPONENTS,
     PYTHON_RUNTIME,
@@ -44,6 +45,8 @@ STANDARD_TEXTS = {
     "LGPL-2.1-or-later": "LGPL-2.1.txt",
     "LGPL-3.0-or-later": "LGPL-3.0.txt",
 }
+# distributions whose wheels carry no licence file
+DISTRIBUTION_TEXTS = {"ctranslate2": CTRANSLATE2_TEXT}
 _SHORT_LICENCE = 100  # longer License fields are whole licence texts, not names
 
 
@@ -266,6 +269,8 @@ def distribution_component(name: str) -> Component:
     dist = metadata.distribution(name)
     licence = licence_of(dist.metadata) or "UNKNOWN"
     texts = licence_texts(dist)
+    if not texts and name in DISTRIBUTION_TEXTS:
+        texts = tuple(t for t in [read_text_ref(DISTRIBUTION_TEXTS[name])] if t is not None)
     if not texts and licence in STANDARD_TEXTS:
         standard = read_text_ref(TextRef(STANDARD_TEXTS[licence]))
         texts = (standard,) if standard else ()

@@ -7,7 +7,8 @@ finalizes: the moment that crashed ``converse`` in CI (see ``voice_sidecar.proce
 
 ``plain`` then exits like any script; ``cli`` runs ``voice-sidecar config path`` through the
 real entry point. Both also leave an ``atexit`` handler and a foreground thread that write
-files into MARKER_DIR, to show which parts of a normal exit still happen.
+files into MARKER_DIR, to show which parts of a normal exit still happen, and a thread pool
+nobody shut down, whose idle workers a careless exit would wait for forever.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import gc
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,7 @@ class _SlowToFinalize:
         sleep(FINALIZATION_BUSY_S)  # type: ignore[operator]
 
 
-def leave_markers(marker_dir: Path) -> None:
+def leave_markers(marker_dir: Path) -> ThreadPoolExecutor:
     atexit.register((marker_dir / "atexit-ran").touch)
 
     def late_worker() -> None:
@@ -75,6 +77,10 @@ def leave_markers(marker_dir: Path) -> None:
         (marker_dir / "thread-finished").touch()
 
     threading.Thread(target=late_worker, daemon=False).start()
+    # an executor nobody shut down: its idle workers end only through threading's exit hooks
+    idle_pool = ThreadPoolExecutor(max_workers=2)
+    idle_pool.submit((marker_dir / "pool-used").touch).result()
+    return idle_pool  # kept by the caller: a collected executor would let its workers go
 
 
 def main() -> None:
@@ -82,12 +88,13 @@ def main() -> None:
     leave_callback_in_flight()
     gc.disable()
     _SlowToFinalize()
-    leave_markers(marker_dir)
+    idle_pool = leave_markers(marker_dir)
     if mode == "plain":
         print("plain exit", flush=False)
         sys.exit(0)
     sys.argv = ["voice-sidecar", "config", "path"]
     run()
+    idle_pool.shutdown()  # never reached: run() ends the process
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from installers.licences import (
     LICENCE_TEXT_DIR,
     LicenceError,
     collect_components,
+    distribution_component,
     licence_of,
     main,
     pyz_modules,
@@ -202,6 +203,23 @@ def test_licence_texts_are_read_from_the_installed_distributions(bundle: Path) -
     assert any(s.endswith("dist-info/licenses/LICENSE.txt") for s in numpy_sources)
     assert "x264" in components
     assert "GNU GENERAL PUBLIC LICENSE" in components["x264"].texts[0].text
+
+
+def test_a_distribution_without_a_licence_file_gets_the_vendored_text() -> None:
+    ctranslate2 = distribution_component("ctranslate2")
+    assert ctranslate2.licence == "MIT"
+    assert [t.source for t in ctranslate2.texts] == ["CTranslate2-MIT"]
+    assert "Copyright (c) 2019 The OpenNMT Authors" in ctranslate2.texts[0].text
+
+
+def test_python_module_libraries_carry_their_copyright_files(bundle: Path) -> None:
+    for name in ("libz.so.1", "liblzma.so.5", "libffi.so.8", "libsqlite3.so.0"):
+        _touch(bundle / name)
+    components = {c.name: c for c in collect_components(bundle, ["piper"], None)[0]}
+    assert "Jean-loup Gailly" in components["zlib"].texts[0].text
+    assert "liblzma is in the public domain" in components["XZ Utils (liblzma)"].texts[0].text
+    assert "Anthony Green" in components["libffi"].texts[0].text
+    assert "D. Richard Hipp" in components["SQLite"].texts[0].text
 
 
 def test_every_text_a_component_names_exists_here() -> None:

@@ -46,6 +46,7 @@ def test_the_entry_point_exits_cleanly_with_a_callback_in_flight(tmp_path: Path)
     assert proc.stdout.strip().endswith(".toml"), proc.stdout
     assert (tmp_path / "atexit-ran").exists()
     assert (tmp_path / "thread-finished").exists()
+    assert (tmp_path / "pool-used").exists()  # and its idle pool did not hold the exit up
 
 
 def test_the_runtime_counts_as_started_only_once_used() -> None:

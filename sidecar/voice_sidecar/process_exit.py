@@ -43,7 +43,13 @@ def end_process(code: int) -> NoReturn:
 
 
 def _join_foreground_threads() -> None:
-    # what the interpreter does first on a normal exit: wait for non-daemon threads
+    # what the interpreter does first on a normal exit: threading's own exit hooks (they let
+    # idle concurrent.futures workers end; joining those without them would wait forever),
+    # then a join of every non-daemon thread
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None and threading.current_thread() is threading.main_thread():
+        shutdown()
+        return
     current = threading.current_thread()
     for thread in threading.enumerate():
         if thread is not current and not thread.daemon and thread.is_alive():
