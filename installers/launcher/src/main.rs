@@ -84,6 +84,29 @@ fn find_bundle_executable(
         })
 }
 
+/// `canonicalize` on Windows returns a verbatim path (`\\?\C:\...`). Windows resolves no `..`
+/// inside one, so the `..\resources` candidate would never match, and the sidecar would get
+/// that form in VOICE_SIDECAR_LAUNCHER_DIR. The plain form names the same file.
+fn without_verbatim_prefix(path: &str) -> Option<String> {
+    if let Some(share) = path.strip_prefix(r"\\?\UNC\") {
+        return Some(format!(r"\\{share}"));
+    }
+    let rest = path.strip_prefix(r"\\?\")?;
+    let bytes = rest.as_bytes();
+    let is_drive = bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    is_drive.then(|| rest.to_string())
+}
+
+fn plain_path(path: PathBuf) -> PathBuf {
+    if !cfg!(windows) {
+        return path;
+    }
+    match path.to_str().and_then(without_verbatim_prefix) {
+        Some(plain) => PathBuf::from(plain),
+        None => path,
+    }
+}
+
 fn fail(message: &str) -> ExitCode {
     eprintln!("voice-sidecar: error: {message}");
     ExitCode::from(EXIT_BUNDLE_MISSING)
@@ -91,7 +114,7 @@ fn fail(message: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let exe = match env::current_exe().and_then(|path| path.canonicalize()) {
-        Ok(path) => path,
+        Ok(path) => plain_path(path),
         Err(error) => return fail(&format!("cannot tell where this launcher is: {error}")),
     };
     let exe_dir = exe.parent().unwrap_or(Path::new("."));
@@ -277,6 +300,22 @@ mod tests {
         let root = temp_dir("missing");
         let error = find_bundle_executable(&root, None).unwrap_err();
         assert!(error.contains(BUNDLE_DIR_NAME) && error.contains(BUNDLE_DIR_VARIABLE));
+    }
+
+    #[test]
+    fn verbatim_windows_paths_become_plain() {
+        assert_eq!(
+            without_verbatim_prefix(r"\\?\C:\Program Files\App").as_deref(),
+            Some(r"C:\Program Files\App")
+        );
+        assert_eq!(
+            without_verbatim_prefix(r"\\?\UNC\server\share\App").as_deref(),
+            Some(r"\\server\share\App")
+        );
+        // device and volume paths have no plain form: they stay as they are
+        assert_eq!(without_verbatim_prefix(r"\\?\Volume{1234}\App"), None);
+        assert_eq!(without_verbatim_prefix(r"C:\already\plain"), None);
+        assert_eq!(without_verbatim_prefix("/usr/bin"), None);
     }
 
     #[test]
