@@ -64,12 +64,23 @@ class PiperEngine:
         return cls(voice, name=name or onnx_path.stem, path=onnx_path)
 
     def synthesize_chunks(
-        self, text: str, *, length_scale: float | None, stop: threading.Event
+        self,
+        text: str,
+        *,
+        length_scale: float | None,
+        stop: threading.Event,
+        deterministic: bool = False,
     ) -> Any:
-        """Blocking generator of 16-bit PCM bytes, one chunk per sentence."""
+        """Blocking generator of 16-bit PCM bytes, one chunk per sentence.
+
+        Piper draws random noise for intonation and timing, so each call sounds slightly
+        different; ``deterministic`` turns that off (the same text gives the same audio).
+        """
         from piper import SynthesisConfig
 
         config = SynthesisConfig(length_scale=length_scale)
+        if deterministic:
+            config = SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
         for chunk in self._voice.synthesize(text, syn_config=config):
             if stop.is_set():
                 return
