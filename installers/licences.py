@@ -269,11 +269,12 @@ def distribution_component(name: str) -> Component:
     dist = metadata.distribution(name)
     licence = licence_of(dist.metadata) or "UNKNOWN"
     texts = licence_texts(dist)
-    if not texts and name in DISTRIBUTION_TEXTS:
-        texts = tuple(t for t in [read_text_ref(DISTRIBUTION_TEXTS[name])] if t is not None)
-    if not texts and licence in STANDARD_TEXTS:
-        standard = read_text_ref(TextRef(STANDARD_TEXTS[licence]))
-        texts = (standard,) if standard else ()
+    if not texts:
+        fallback = DISTRIBUTION_TEXTS.get(name)
+        if fallback is None and licence in STANDARD_TEXTS:
+            fallback = TextRef(STANDARD_TEXTS[licence])
+        found = read_text_ref(fallback) if fallback is not None else None
+        texts = (found,) if found else ()
     return Component(
         name=str(dist.metadata["Name"]), version=dist.version, licence=licence, texts=texts
     )

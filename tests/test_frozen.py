@@ -30,7 +30,7 @@ from .livekit_fixtures import write_fake_binary
 from .model_mirror import ModelMirror
 from .models_support import serve_bundled
 from .process_support import survivors
-from .up_support import start_up, up_env
+from .up_support import home_env, start_up, up_env
 
 pytestmark = pytest.mark.frozen
 
@@ -52,10 +52,7 @@ def mirror() -> Iterator[ModelMirror]:
 def _env(tmp_path: Path, mirror: ModelMirror) -> dict[str, str]:
     env = {
         **os.environ,
-        "HOME": str(tmp_path / "home"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
+        **home_env(tmp_path),
         "VOICE_SIDECAR_MODELS_DIR": str(tmp_path / "models"),
         "VOICE_SIDECAR_MODELS_MIRROR_URL": mirror.url,
     }

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from .process_support import survivors
 from .windows_support import MISSING, WindowsToolchain, windows_toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,18 +155,14 @@ def _kill_parent_and_watch(build: WindowsBuild, program: Path, marker: str) -> b
     up, and says whether the stand-in was gone within a few seconds."""
     parent = build.start(program, "0", "sleep" if program == build.launcher else "spawn", marker)
     try:
-        assert parent.stdout is not None
         assert _wait_until(lambda: len(_processes_with(marker)) >= 2, 60), "stand-in never ran"
+        stand_ins = {p.pid for p in _processes_with(marker)} - {parent.pid}
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=30)
-        return _wait_until(lambda: not _stand_ins_alive(marker, parent.pid), 10)
+        return not survivors(stand_ins, timeout=10)
     finally:
         for process in _processes_with(marker):
             process.kill()
-
-
-def _stand_ins_alive(marker: str, parent_pid: int) -> bool:
-    return any(p.pid != parent_pid for p in _processes_with(marker))
 
 
 def test_killing_the_launcher_kills_the_sidecar(build: WindowsBuild, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ import pytest
 from .livekit_fixtures import free_ports, write_fake_binary
 from .process_support import survivors
 from .start_support import release_mirror
+from .up_support import home_env
 
 KEY = "nb-" + "Typ3dAtThePrompt" * 2
 LOCAL_NEBIUS = "http://127.0.0.1:9/nebius/v1"  # counts as Nebius, and is never reached
@@ -38,11 +39,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     http, tcp, udp, health = free_ports(4)
     env = {
         **os.environ,
-        "HOME": str(tmp_path / "home"),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "XDG_STATE_HOME": str(tmp_path / "state"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        **home_env(tmp_path),
         "VOICE_SIDECAR_PORTS_LIVEKIT_HTTP": str(http),
         "VOICE_SIDECAR_PORTS_LIVEKIT_RTC_TCP": str(tcp),
         "VOICE_SIDECAR_PORTS_LIVEKIT_RTC_UDP": str(udp),

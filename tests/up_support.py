@@ -54,6 +54,17 @@ def pump_lines(stream: Any, lines: queue.Queue[str]) -> None:
         lines.put(line)
 
 
+def home_env(root: Path) -> dict[str, str]:
+    """HOME and the XDG folders under ``root``: a child process finds nothing of the user's."""
+    return {
+        "HOME": str(root / "home"),
+        "XDG_CACHE_HOME": str(root / "cache"),
+        "XDG_CONFIG_HOME": str(root / "config"),
+        "XDG_DATA_HOME": str(root / "data"),
+        "XDG_STATE_HOME": str(root / "state"),
+    }
+
+
 def up_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     http, tcp, udp, health = free_ports(4)
     return {

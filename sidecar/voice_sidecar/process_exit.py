@@ -32,28 +32,19 @@ def native_runtime_started() -> bool:
 
 
 def end_process(code: int) -> NoReturn:
-    """Exit with ``code``; with LiveKit's runtime started, without interpreter finalization."""
+    """Exit with ``code``; with LiveKit's runtime started, without interpreter finalization.
+
+    Called on the main thread (``cli.run``), as the interpreter's own exit is."""
     if not native_runtime_started():
         sys.exit(code)
-    _join_foreground_threads()
+    # what a normal exit does first: threading's exit hooks (they let idle concurrent.futures
+    # workers end; a join without them would wait forever), then a join of every non-daemon
+    # thread
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         _flush(stream)
     os._exit(code)
-
-
-def _join_foreground_threads() -> None:
-    # what the interpreter does first on a normal exit: threading's own exit hooks (they let
-    # idle concurrent.futures workers end; joining those without them would wait forever),
-    # then a join of every non-daemon thread
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None and threading.current_thread() is threading.main_thread():
-        shutdown()
-        return
-    current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon and thread.is_alive():
-            thread.join()
 
 
 def _flush(stream: object) -> None:

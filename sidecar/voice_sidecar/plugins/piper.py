@@ -78,9 +78,8 @@ class PiperEngine:
         """
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=length_scale)
-        if deterministic:
-            config = SynthesisConfig(length_scale=length_scale, noise_scale=0.0, noise_w_scale=0.0)
+        noise = 0.0 if deterministic else None  # None: the voice's own noise scales
+        config = SynthesisConfig(length_scale=length_scale, noise_scale=noise, noise_w_scale=noise)
         for chunk in self._voice.synthesize(text, syn_config=config):
             if stop.is_set():
                 return
