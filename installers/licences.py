@@ -416,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     server_version = None
     if not args.without_livekit_server:
-        from voice_sidecar.livekit_server.fetch import LIVEKIT_VERSION
+        from voice_sidecar.livekit_server.version import LIVEKIT_VERSION
 
         server_version = args.livekit_server_version or LIVEKIT_VERSION
     try:

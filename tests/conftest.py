@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -131,9 +131,24 @@ def _skip_reasons() -> dict[str, str | None]:
     }
 
 
+REQUIRE_VARIABLE = "VOICE_SIDECAR_REQUIRE"
+"""Markers whose tests must run here (comma-separated, e.g. ``livekit_server``): CI sets it, so a
+missing part stops the run with its reason instead of quietly skipping those tests."""
+
+
+def required_markers(environ: Mapping[str, str]) -> set[str]:
+    return {name.strip() for name in environ.get(REQUIRE_VARIABLE, "").split(",") if name.strip()}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reasons = _skip_reasons()
+    required = required_markers(os.environ)
     for item in items:
         for marker, reason in reasons.items():
             if reason and item.get_closest_marker(marker):
+                if marker in required:
+                    raise pytest.UsageError(
+                        f"{item.nodeid} needs {marker}, which {REQUIRE_VARIABLE} requires here: "
+                        f"{reason}"
+                    )
                 item.add_marker(pytest.mark.skip(reason=reason))

@@ -12,8 +12,9 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from voice_sidecar.livekit_server.fetch import LIVEKIT_VERSION, Release
+from voice_sidecar.livekit_server.fetch import Release
 from voice_sidecar.livekit_server.platform_names import host_platform
+from voice_sidecar.livekit_server.version import LIVEKIT_VERSION
 
 from .livekit_fixtures import write_fake_binary
 

@@ -29,7 +29,7 @@ from voice_sidecar.livekit_server.compose_config import (
     main,
     render_compose_config,
 )
-from voice_sidecar.livekit_server.fetch import LIVEKIT_VERSION
+from voice_sidecar.livekit_server.version import LIVEKIT_VERSION
 from voice_sidecar.settings import PortSettings
 
 ROOT = Path(__file__).resolve().parent.parent

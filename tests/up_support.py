@@ -24,6 +24,7 @@ class UpProcess:
     env: dict[str, str]
     events: list[dict[str, Any]] = field(default_factory=list)
     lines: queue.Queue[str] = field(default_factory=queue.Queue)
+    stderr: queue.Queue[str] = field(default_factory=queue.Queue)
 
     def next_event(self, name: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -96,4 +97,7 @@ def start_up(
     assert proc.stdout is not None
     if pump:  # otherwise the caller reads stdout itself (communicate)
         threading.Thread(target=pump_lines, args=(proc.stdout, up.lines), daemon=True).start()
+        # stderr too, as the desktop app does: a pipe nobody reads fills up (64 KiB), and then
+        # `up` blocks on its next log line and its control API stops answering
+        threading.Thread(target=pump_lines, args=(proc.stderr, up.stderr), daemon=True).start()
     return up

@@ -9,6 +9,7 @@ of processes that each hold the models.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,42 @@ def latency_report(
     }
 
 
+def conversation_load(open_conversations: int, capacity: int) -> float:
+    """The load the worker reports to livekit-server: 1.0 (full, send no job) once it holds
+    ``capacity`` open conversations; always 0.0 without a capacity (0). Never the CPU: see
+    ``run_worker``."""
+    if capacity <= 0:
+        return 0.0
+    return min(1.0, open_conversations / capacity)
+
+
+class OpenConversations:
+    """Conversations that have started and not yet closed. A job whose user has left takes a
+    few seconds more to end; counting jobs instead would refuse a user who reopens the voice
+    view at once (livekit-server drops a dispatch no worker has room for: no agent comes)."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self._count = max(0, self._count - 1)
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+
+async def _as_coroutine(function: Callable[[], None]) -> None:
+    function()
+
+
 def run_worker(
     runtime: SpeechRuntime,
     settings: Settings,
@@ -65,10 +102,13 @@ def run_worker(
     """
     import asyncio
 
+    from livekit import rtc
     from livekit.agents import AgentServer, JobContext, JobExecutorType, llm
+    from livekit.agents.voice import room_io
 
     from .session import build_session
 
+    conversations = OpenConversations()
     server = AgentServer(
         job_executor_type=JobExecutorType.THREAD,
         num_idle_processes=1,
@@ -77,13 +117,24 @@ def run_worker(
         ws_url=connection.url,
         api_key=connection.api_key,
         api_secret=connection.api_secret,
-        # a desktop machine is busy with other things; the one user must still be served
+        # the worker's load is its share of conversations, not the machine's CPU: a desktop is
+        # busy with other things (a build, a video call) and its one user must still be served
+        load_fnc=lambda: conversation_load(conversations.count, settings.worker.max_conversations),
         load_threshold=1.0,
         initialize_process_timeout=60.0,
     )
 
     async def entrypoint(ctx: JobContext) -> None:
         request = session_request_from_metadata(ctx.job.metadata, defaults=persona_defaults)
+        conversations.opened()
+        closed_once = threading.Event()
+
+        def conversation_over() -> None:
+            if not closed_once.is_set():
+                closed_once.set()
+                conversations.closed()
+
+        ctx.add_shutdown_callback(lambda: _as_coroutine(conversation_over))
         await ctx.connect()
         job_settings = settings_for_job() if settings_for_job is not None else settings
         session, agent = build_session(runtime, job_settings, request)
@@ -109,8 +160,31 @@ def run_worker(
             task.add_done_callback(pending.discard)
 
         session.on("conversation_item_added", on_item)
-        # never record: a server that asks for recording (LiveKit Cloud) would get the user's audio
-        await session.start(agent, room=ctx.room, record=False)
+
+        def on_close(event: Any) -> None:
+            # the session closes when the user leaves; without this the job (a thread holding
+            # its room connection) stays until the server's room timeouts end it, 20 s to 5 min
+            logger.info("conversation closed (%s): ending the job", getattr(event, "reason", ""))
+            conversation_over()
+            ctx.shutdown(reason="conversation closed")
+
+        session.on("close", on_close)
+
+        def on_participant_left(participant: Any) -> None:
+            # the user is gone: the worker has room again now, while the session still takes
+            # about 2 s to close (the framework's own wind-down)
+            if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+                conversation_over()
+
+        ctx.room.on("participant_disconnected", on_participant_left)
+        # never record: a server that asks for recording (LiveKit Cloud) would get the user's
+        # audio. A room serves one conversation: deleted when it closes, so nothing lingers.
+        await session.start(
+            agent,
+            room=ctx.room,
+            record=False,
+            room_options=room_io.RoomOptions(delete_room_on_close=True),
+        )
 
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
 

@@ -202,6 +202,21 @@ class PortSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """The agent worker's share of conversations (what it tells livekit-server it can take)."""
+
+    max_conversations: int = setting(
+        0,
+        "open conversations one worker takes before livekit-server must send new ones elsewhere; "
+        "0: no limit (the desktop, whose one user is always served)",
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_conversations < 0:
+            raise ValueError(f"max_conversations must be 0 or more (got {self.max_conversations})")
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: LogLevel = setting("warning", "debug, info, warning or error")
     file: str | None = setting(None, "also write the log to this file")
@@ -216,4 +231,5 @@ class Settings:
     persona: PersonaSettings = field(default_factory=PersonaSettings)
     models: ModelSettings = field(default_factory=ModelSettings)
     ports: PortSettings = field(default_factory=PortSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)

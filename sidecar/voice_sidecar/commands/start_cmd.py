@@ -171,6 +171,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="where livekit-server releases are fetched from (a mirror in the same layout)",
     )
     parser.add_argument(
+        "--livekit-from-source",
+        action="store_true",
+        help="when livekit-server must be fetched, build the pinned version from source with Go "
+        "instead of downloading the release (asked at a terminal when the release is out of "
+        "reach)",
+    )
+    parser.add_argument(
         "--no-key-prompt", action="store_true", help="never ask for the Nebius API key"
     )
     # also after 'start', where the scripts put every option (given here, it replaces any
@@ -293,15 +300,18 @@ def ensure_key(args: argparse.Namespace, context: CommandContext) -> KeyStep:
 
 
 def ensure_livekit(args: argparse.Namespace, context: CommandContext) -> Path:
-    from voice_sidecar.livekit_server.fetch import LIVEKIT_VERSION, fetch_livekit
+    from voice_sidecar.livekit_server.install import InstallRequest, install_livekit
     from voice_sidecar.livekit_server.locate import (
         ENV_VARIABLE,
         FoundBinary,
         LiveKitNotFoundError,
         find_livekit_server,
     )
+    from voice_sidecar.livekit_server.version import LIVEKIT_VERSION
     from voice_sidecar.models.progress_render import TerminalProgressBar
     from voice_sidecar.paths import default_bin_dir
+
+    from .fetch_livekit_cmd import ask_yes_no
 
     found: FoundBinary | None = None
     missing: LiveKitNotFoundError | None = None
@@ -326,10 +336,17 @@ def ensure_livekit(args: argparse.Namespace, context: CommandContext) -> Path:
             message += f" ({step.reason})"
         raise LiveKitNotFoundError(message)
     _say(f"livekit-server: {step.reason} (version {LIVEKIT_VERSION}).")
-    path = fetch_livekit(
-        target_dir=default_bin_dir(),
-        base_url=args.livekit_base_url,
+    path = install_livekit(
+        InstallRequest(
+            target_dir=default_bin_dir(),
+            base_url=args.livekit_base_url,
+            from_source=args.livekit_from_source,
+            source_flag="--livekit-from-source",
+            mirror_flag="--livekit-base-url",
+        ),
         progress=TerminalProgressBar(sys.stderr),
+        ask=ask_yes_no,
+        environ=context.environ,
     )
     _say(f"livekit-server: installed at {path}.")
     return path

@@ -24,16 +24,21 @@ from voice_sidecar.models.hashing import ExpectedDigest, sha256_file
 from voice_sidecar.models.http_fetch import Fetcher, FetchOptions
 from voice_sidecar.models.locking import ModelLock
 from voice_sidecar.models.progress import ProgressCallback, ProgressTracker
+from voice_sidecar.redaction import host_label
 
 from .platform_names import HostPlatform, host_platform
+from .version import LIVEKIT_VERSION
 
-LIVEKIT_VERSION = "1.9.1"
 RELEASE_BASE_URL = "https://github.com/livekit/livekit/releases/download"
 # SHA-256 of each release archive, pinned by a maintainer with
 # 'voice-sidecar fetch-livekit --print-checksum' on a machine with internet access.
 # Not known on the machine this was written on (no internet): until pinned, the
 # archive is checked against the checksum file published with the release.
 PINNED_SHA256: dict[tuple[str, str, str], str] = {}
+
+
+class ReleaseUnreachableError(ModelDownloadError):
+    """The release (or its mirror) cannot be reached or does not have this version."""
 
 
 @dataclass(frozen=True)
@@ -150,14 +155,14 @@ def _expected_digest(release: Release, pinned: str | None, options: FetchOptions
             trust_env=options.trust_env,
         )
     except httpx.HTTPError as exc:
-        raise ModelDownloadError(
-            f"cannot fetch the livekit-server checksums ({type(exc).__name__}); check the "
-            "network or proxy"
+        raise ReleaseUnreachableError(
+            f"cannot reach {host_label(url)} for the livekit-server {release.version} checksums "
+            f"({type(exc).__name__})"
         ) from None
     if response.status_code != 200:
-        raise ModelDownloadError(
-            f"livekit-server {release.version} has no published checksums "
-            f"(HTTP {response.status_code}); is the version right?"
+        raise ReleaseUnreachableError(
+            f"{host_label(url)} has no checksums for livekit-server {release.version} "
+            f"(HTTP {response.status_code}); is the version or mirror right?"
         )
     sums = parse_checksums(response.text)
     if release.archive_name not in sums:
