@@ -48,7 +48,7 @@ def _ports(**given: int) -> PortSettings:
 
 def test_ports_free_and_busy(busy_port: int) -> None:
     checks = check_ports(_ports())
-    assert [c.status for c in checks] == ["ok"] * 4
+    assert [c.status for c in checks] == ["ok"] * 3  # up opens no WebRTC/TCP port
     checks = check_ports(_ports(agent_health=busy_port))
     bad = [c for c in checks if c.status == "problem"]
     assert len(bad) == 1
@@ -138,7 +138,7 @@ def test_doctor_explains_the_decision_on_this_machine(tmp_path: Path, busy_port:
     names = [c["name"] for c in report["checks"]]
     assert "livekit-server" in names
     assert "keyring" in names
-    assert sum(name.startswith("port ") for name in names) == 4
+    assert sum(name.startswith("port ") for name in names) == 3
     # a busy port is a problem, with its fix, and the exit code says so
     env["VOICE_SIDECAR_PORTS_AGENT_HEALTH"] = str(busy_port)
     proc = _doctor(env)

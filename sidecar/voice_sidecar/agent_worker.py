@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .log import logger
@@ -94,6 +95,7 @@ def run_worker(
     connection: WorkerConnection,
     persona_defaults: Persona,
     settings_for_job: Callable[[], Settings] | None = None,
+    registration_file: Path | None = None,
 ) -> None:
     """Register with livekit-server and serve conversations until stopped (blocking).
 
@@ -187,6 +189,16 @@ def run_worker(
         )
 
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
+    if registration_file is not None:
+        from .worker_registration import write_marker
+
+        marker = registration_file
+
+        def on_registered(worker_id: str, _info: Any) -> None:
+            logger.info("registered with livekit-server as %s", worker_id)
+            write_marker(marker, worker_id)
+
+        server.on("worker_registered", on_registered)
 
     async def serve() -> None:
         from .supervisor.parent_watch import stdin_is_pipe, watch_parent

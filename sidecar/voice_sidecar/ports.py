@@ -45,12 +45,10 @@ def is_free(port: int, protocol: Protocol) -> bool:
 
 
 def port_needs(ports: PortSettings) -> list[PortNeed]:
-    """Every port the stack binds, with what it is for and the setting that moves it."""
+    """Every port ``up`` binds, with what it is for and the setting that moves it (not
+    ``ports.livekit_rtc_tcp``: only Docker Compose opens it, see ``server_config``)."""
     return [
         PortNeed(ports.livekit_http, "tcp", "livekit-server signalling", "ports.livekit_http"),
-        PortNeed(
-            ports.livekit_rtc_tcp, "tcp", "livekit-server WebRTC/TCP", "ports.livekit_rtc_tcp"
-        ),
         PortNeed(
             ports.livekit_rtc_udp, "udp", "livekit-server WebRTC/UDP", "ports.livekit_rtc_udp"
         ),

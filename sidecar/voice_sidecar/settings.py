@@ -187,7 +187,11 @@ class PortSettings:
     """Loopback ports of the voice stack (all bind 127.0.0.1)."""
 
     livekit_http: int = setting(7880, "livekit-server signalling (HTTP and WebSocket)")
-    livekit_rtc_tcp: int = setting(7881, "livekit-server WebRTC over TCP")
+    livekit_rtc_tcp: int = setting(
+        7881,
+        "livekit-server WebRTC over TCP, Docker Compose only ('up' opens none: the server "
+        "would listen on every interface for it)",
+    )
     livekit_rtc_udp: int = setting(7882, "livekit-server WebRTC over UDP (a single port)")
     agent_health: int = setting(8081, "agent worker health endpoint")
     control_api: int = setting(0, "control API for the desktop app; 0 picks a free port")

@@ -83,6 +83,7 @@ def service_specs(
     credentials: LiveKitCredentials,
     environ: Mapping[str, str],
     agent_args: Sequence[str],
+    registration_file: Path | None = None,
 ) -> list[ServiceSpec]:
     ports = settings.ports
     livekit_url = f"ws://127.0.0.1:{ports.livekit_http}"
@@ -105,7 +106,13 @@ def service_specs(
         ),
         ServiceSpec(
             name="agent",
-            argv=sidecar_argv([*agent_args, "agent"]),
+            argv=sidecar_argv(
+                [
+                    *agent_args,
+                    "agent",
+                    *(["--registration-file", str(registration_file)] if registration_file else []),
+                ]
+            ),
             env=agent_env,
             ready_probe=lambda: http_ok(agent_health),
             live_probe=lambda: http_ok(agent_health),
@@ -125,9 +132,31 @@ class StackBackend:
     livekit_url: str
     request_stop: Callable[[str], None]
     models: ModelService | None = None
+    registration_file: Path | None = None
+    """Written by the agent worker each time it registers (``worker_registration``)."""
 
     def _ready(self) -> bool:
-        return all(s.state == "ready" for s in self.supervisor.status().values())
+        status = self.supervisor.status()
+        if not all(s.state == "ready" for s in status.values()):
+            return False
+        return self._agent_registered(status["livekit-server"].pid)
+
+    def _agent_registered(self, server_pid: int | None) -> bool:
+        """A session only once the worker has registered with this livekit-server process:
+        one created before is never dispatched (after a server restart, for ~1-3 s)."""
+        if self.registration_file is None:
+            return True
+        import psutil
+
+        from .worker_registration import registered_at, registered_with_current_server
+
+        try:
+            started = psutil.Process(server_pid).create_time() if server_pid else None
+        except psutil.Error:
+            started = None
+        if started is None:
+            return False
+        return registered_with_current_server(registered_at(self.registration_file), started)
 
     def health(self) -> dict[str, Any]:
         status = self.supervisor.status()
@@ -237,11 +266,11 @@ async def _run_claimed(
     credentials = _credentials(context)
     context.redactor.add(credentials.api_secret)
     config_path = default_state_dir() / "livekit.yaml"
+    registration_file = default_state_dir() / "agent-registration.json"
+    registration_file.unlink(missing_ok=True)  # a marker of an earlier run counts for nothing
     ports = settings.ports
     config_path.write_text(
-        render_config(
-            LiveKitPorts(ports.livekit_http, ports.livekit_rtc_tcp, ports.livekit_rtc_udp)
-        ),
+        render_config(LiveKitPorts(ports.livekit_http, None, ports.livekit_rtc_udp)),
         encoding="utf-8",
     )
     loop = asyncio.get_running_loop()
@@ -304,6 +333,7 @@ async def _run_claimed(
             credentials=credentials,
             environ=context.environ,
             agent_args=options.agent_args,
+            registration_file=registration_file,
         ),
         on_event=on_service,
     )
@@ -315,6 +345,7 @@ async def _run_claimed(
         livekit_url=livekit_url,
         request_stop=request_stop,
         models=models,
+        registration_file=registration_file,
     )
     token = new_token()  # announced in the ready event on purpose: not added to the redactor
     port_box = [0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from voice_sidecar.errors import UserFacingError
 
@@ -14,6 +15,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "agent",
         help="run the agent worker against a livekit-server (LIVEKIT_URL, LIVEKIT_API_KEY, "
         "LIVEKIT_API_SECRET; defaults: the local server and this installation's keys)",
+    )
+    parser.add_argument(
+        "--registration-file",
+        help="write this file each time the worker registers with livekit-server (what 'up' "
+        "waits for before it hands out a session)",
     )
     parser.set_defaults(handler=run_agent)
 
@@ -46,6 +52,7 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
             WorkerConnection(url=url, api_key=key, api_secret=secret),
             default_persona(settings.persona),
             settings_for_job=context.resolve_llm_key,
+            registration_file=Path(args.registration_file) if args.registration_file else None,
         )
     finally:
         runtime.close()

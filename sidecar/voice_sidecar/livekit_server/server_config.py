@@ -15,7 +15,10 @@ from voice_sidecar.secret_store import LiveKitCredentials
 @dataclass(frozen=True)
 class LiveKitPorts:
     http: int
-    rtc_tcp: int
+    rtc_tcp: int | None
+    """None: no WebRTC-over-TCP listener. livekit-server binds that listener on every
+    interface whatever ``bind_addresses`` says (mediatransportutil's ``ListenTCP`` takes no
+    address), so ``up`` opens none; media between local processes always has UDP."""
     rtc_udp: int
 
 
@@ -51,7 +54,14 @@ def render_config(ports: LiveKitPorts, *, log_level: str = "info", container: bo
             "bind_addresses:",
             f"  - {bind}",
             "rtc:",
-            f"  tcp_port: {ports.rtc_tcp}",
+            *(
+                [f"  tcp_port: {ports.rtc_tcp}"]
+                if ports.rtc_tcp is not None
+                else [
+                    "  # no ICE over TCP: the server would listen on every interface for it",
+                    "  tcp_port: 0",
+                ]
+            ),
             f"  udp_port: {ports.rtc_udp}",
             "  use_external_ip: false",
             "  node_ip: 127.0.0.1",

@@ -130,7 +130,7 @@ def build_from_source(
     if not go_path:
         raise SourceBuildError(
             f"Go is not installed, so livekit-server {version} cannot be built from source; "
-            "install Go (1.23 or newer) or use the official release binary "
+            "install Go (1.24 or newer) or use the official release binary "
             "('voice-sidecar fetch-livekit')"
         )
     final.parent.mkdir(parents=True, exist_ok=True)
