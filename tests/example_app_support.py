@@ -37,12 +37,14 @@ WINDOW_TITLE = "Voice example app"  # tauri.conf.json, app.windows[0].title
 IDENTIFIER = "dev.private-assistant.voice-example"  # tauri.conf.json, identifier
 BUNDLE_DIR = "voice-sidecar-bundle"
 
+# read at import: the hermetic home fixture removes every VOICE_SIDECAR_* variable before
+# the tests run
 REQUIRED = os.environ.get(REQUIRED_VARIABLE) == "required"
+_GIVEN_APP = os.environ.get(APP_VARIABLE)
 
 
 def example_app() -> Path | None:
-    given = os.environ.get(APP_VARIABLE)
-    path = Path(given) if given else DEFAULT_APP
+    path = Path(_GIVEN_APP) if _GIVEN_APP else DEFAULT_APP
     return path if path.is_file() else None
 
 

@@ -3,10 +3,11 @@
 // copy, checked by tests/test_example_app_files.py); see ../../README.md, step 4.
 //
 // Cargo.toml:
-//   tauri-plugin-shell = "2"
+//   tauri-plugin-shell = "~2.4"  # the npm package's minor version: `tauri build` checks
+//   serde = { version = "1", features = ["derive"] }
 //   rusqlite = { version = "0.32", features = ["bundled"] }   # or the app's own SQLite access
 //   [target.'cfg(target_os = "linux")'.dependencies]
-//   webkit2gtk = { version = "2", features = ["v2_40"] }      # the version Tauri already links
+//   webkit2gtk = { version = "2", features = ["v2_40"] }      # the version wry already links
 
 use std::sync::Mutex;
 
