@@ -6,7 +6,8 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["dist", "dist-dev", "node_modules", "coverage"] },
+  // example-app is a separate package (its own lock file and tsconfig), built by scripts/build-example-app.sh
+  { ignores: ["dist", "dist-dev", "node_modules", "coverage", "example-app"] },
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {

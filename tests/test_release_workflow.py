@@ -252,3 +252,83 @@ def test_shellcheck_finds_nothing_in_the_run_scripts(
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the example app -------------------------------------------------------------------------
+
+EXAMPLE_APP = ROOT / "desktop-integration" / "example-app"
+
+
+def _example_job(workflow: dict[str, Any]) -> dict[str, Any]:
+    job = _jobs(workflow)["example-app"]
+    assert isinstance(job, dict)
+    return job
+
+
+def _example_step(workflow: dict[str, Any], name: str) -> str:
+    (step,) = [s for s in _example_job(workflow)["steps"] if s.get("name") == name]
+    return str(step["run"])
+
+
+def test_the_example_app_is_built_for_windows_and_macos_from_the_build_jobs_archives(
+    workflow: dict[str, Any],
+) -> None:
+    job = _example_job(workflow)
+    assert job["needs"] == "build"
+    built = {entry["target"]: entry for entry in _matrix(workflow)}
+    targets = {entry["target"]: entry for entry in job["strategy"]["matrix"]["include"]}
+    assert set(targets) == {"x86_64-pc-windows-msvc", "aarch64-apple-darwin"}
+    for target, entry in targets.items():
+        # the same runner and suffix as the build job that made the archive
+        assert entry["os"] == built[target]["os"]
+        assert entry["exe"] == built[target]["exe"]
+    (download,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/download-")]
+    assert download["with"]["name"] == "voice-sidecar-${{ matrix.target }}"
+    upload = _step_named(workflow, "Archive binaries and resources")["run"]
+    unpack = _example_step(workflow, "Unpack the frozen sidecar")
+    # the archive names the build job writes are the ones unpacked
+    assert 'archive="release/voice-sidecar-$TARGET.zip"' in upload
+    assert '"release/voice-sidecar-$TARGET.zip"' in unpack
+    assert 'archive="release/voice-sidecar-$TARGET.tar.gz"' in upload
+    assert '"release/voice-sidecar-$TARGET.tar.gz"' in unpack
+
+
+def test_the_example_app_job_runs_the_build_script_on_the_unpacked_sidecar(
+    workflow: dict[str, Any],
+) -> None:
+    job = _example_job(workflow)
+    assert job["env"]["EXAMPLE_APP_FROZEN_DIR"] == "frozen"
+    assert "$EXAMPLE_APP_FROZEN_DIR" in _example_step(workflow, "Unpack the frozen sidecar")
+    build = _example_step(workflow, "Build the example app")
+    assert build.strip() == "bash scripts/build-example-app.sh --release --bundle"
+    script = (ROOT / "scripts" / "build-example-app.sh").read_text(encoding="utf-8")
+    for variable in ("EXAMPLE_APP_FROZEN_DIR", "EXAMPLE_APP_TARGET_DIR"):
+        assert variable in script
+    # the bundles are uploaded from where the script's Rust target folder is
+    (upload,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-")]
+    assert upload["with"]["path"] == job["env"]["EXAMPLE_APP_TARGET_DIR"] + "/release/bundle/"
+    check = _example_step(workflow, "The app's layout starts the sidecar")
+    assert '"$out/voice-sidecar$EXE" --version' in check
+    assert "voice-example-app.app/Contents/MacOS/voice-sidecar" in check
+
+
+def test_the_example_app_job_installs_the_pinned_toolchain(
+    workflow: dict[str, Any], tmp_path: Path
+) -> None:
+    """The step reads the channel out of rust-toolchain.toml: run its sed here on the file."""
+    step = _example_step(workflow, "Rust toolchain of the example app")
+    line = next(ln for ln in step.splitlines() if ln.strip().startswith("channel="))
+    script = tmp_path / "channel.sh"
+    script.write_text(line.strip() + '\nprintf %s "$channel"\n', encoding="utf-8")
+    channel = subprocess.run(
+        [str(shutil.which("bash")), str(script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    toolchain = (EXAMPLE_APP / "src-tauri" / "rust-toolchain.toml").read_text(encoding="utf-8")
+    assert re.search(r'^channel = "(\d+\.\d+\.\d+)"$', toolchain, re.M)
+    assert f'channel = "{channel}"' in toolchain
+    assert 'rustup toolchain install "$channel"' in step

@@ -57,6 +57,19 @@ describe("VoiceRoom", () => {
     expect(screen.getByRole("button", { name: "Start conversation" })).toBeDisabled();
   });
 
+  it("without WebRTC shows the backend and the key form, and cannot start a call", async () => {
+    // Debian 12's WebKitGTK: RTCPeerConnection is undefined, the backend still runs
+    const t = renderRoom(stateAfter("missing-key"), {
+      routes: { "GET /key/status": { status: 200, body: { available: false, source: null } } },
+      props: { webrtcSupported: false, autoStart: true },
+    });
+    expect(await screen.findByTestId("api-key-form")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Start conversation" })).toBeDisabled();
+    expect(screen.getByTestId("no-webrtc")).toHaveTextContent("no WebRTC");
+    expect(t.rooms).toHaveLength(0);
+    expect(t.control.requests.filter((r) => r.path === "/session")).toHaveLength(0);
+  });
+
   it("shows a download of unknown size as indeterminate", () => {
     renderRoom(stateAfter("first-run-download", [], 9));
     const progress = screen.getByRole("progressbar", { name: "Downloading en_US-joe-medium" });

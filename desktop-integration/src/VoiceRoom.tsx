@@ -42,6 +42,9 @@ export interface VoiceRoomProps {
   /** Start the conversation as soon as the backend is ready (once per mount). Browsers
    * may keep the agent's audio silent until a click; Tauri's web views do not. */
   autoStart?: boolean;
+  /** Whether this web view can do WebRTC (pass `supportsWebRtc()`); default true. Without it
+   * the backend's state and the key form still show, and a conversation cannot be started. */
+  webrtcSupported?: boolean;
 }
 
 export function VoiceRoom(props: VoiceRoomProps) {
@@ -67,6 +70,8 @@ export function VoiceRoom(props: VoiceRoomProps) {
   const [personaId, setPersonaId] = useState(personas[0]?.id ?? "");
   const [dismissedLlmError, setDismissedLlmError] = useState(0);
   const platform = props.platform ?? detectPlatform();
+  const webrtc = props.webrtcSupported ?? true;
+  const canStart = api !== null && webrtc;
 
   const persona = personas.find((p) => p.id === personaId) ?? personas[0];
   const assistantName = persona?.persona.name ?? "Assistant";
@@ -88,13 +93,13 @@ export function VoiceRoom(props: VoiceRoomProps) {
     startRef.current = start;
   });
   useEffect(() => {
-    if (!props.autoStart || !api || autoStarted.current) return;
+    if (!props.autoStart || !api || !webrtc || autoStarted.current) return;
     autoStarted.current = true;
     startRef.current();
     return () => {
       autoStarted.current = false; // StrictMode's trial unmount stopped it; start again on remount
     };
-  }, [props.autoStart, api]);
+  }, [props.autoStart, api, webrtc]);
 
   const micError = lk.error && MIC_ERRORS.includes(lk.error.kind) ? lk.error : null;
   const callError = lk.error && !micError ? lk.error : null;
@@ -183,7 +188,7 @@ export function VoiceRoom(props: VoiceRoomProps) {
             Stop conversation
           </button>
         ) : (
-          <button type="button" className="vr-primary" onClick={start} disabled={!api}>
+          <button type="button" className="vr-primary" onClick={start} disabled={!canStart}>
             Start conversation
           </button>
         )}
@@ -196,6 +201,12 @@ export function VoiceRoom(props: VoiceRoomProps) {
           {lk.micMuted ? "Unmute microphone" : "Mute microphone"}
         </button>
       </div>
+
+      {webrtc ? null : (
+        <p className="vr-hint" data-testid="no-webrtc">
+          This system&apos;s web view has no WebRTC, so a voice conversation cannot start here.
+        </p>
+      )}
 
       <LatencyView latency={lk.lastLatency} />
       <TranscriptView messages={lk.transcript} assistantName={assistantName} />

@@ -195,6 +195,19 @@ describe("SidecarController through Tauri's IPC mocks", () => {
     });
   });
 
+  it.each([
+    "No such file or directory (os error 2)", // what the example app's spawn answers on Linux
+    "The system cannot find the file specified. (os error 2)",
+  ])("says to reinstall when the bundled binary is missing: %s", async (error) => {
+    const { shell, controller } = setup();
+    shell.spawnError = error;
+    await controller.start();
+    expect(controller.getState()).toMatchObject({
+      phase: "failed",
+      failure: { reason: "spawn_failed", message: expect.stringContaining("reinstall the app") as unknown },
+    });
+  });
+
   it.each([-1, 0, 1.5, "4242", null])("refuses the parent pid %j without spawning", async (pid) => {
     const { shell, controller } = setup();
     shell.appPid = pid;

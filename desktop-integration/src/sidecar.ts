@@ -49,6 +49,11 @@ const GIVE_UP_MESSAGES: Record<FailureReason, string> = {
   startup_timeout: "The voice backend did not become ready in time.",
 };
 
+/** What the shell plugin's spawn rejects with when the bundled binary is not there: ENOENT
+ * ("No such file or directory (os error 2)" on Linux and macOS; Windows' ERROR_FILE_NOT_FOUND
+ * is also os error 2, "The system cannot find the file specified."). Seen in the example app. */
+const MISSING_PROGRAM = /\(os error 2\)|no such file or directory|cannot find the file specified/i;
+
 /** Largest pid any supported OS hands out (u32); `--parent-pid` is validated against it. */
 const MAX_PID = 4_294_967_295;
 
@@ -223,7 +228,13 @@ export class SidecarController {
       this.dispatch({ type: "spawned", pid: child.pid });
       this.armReadyTimer();
     } catch (error) {
-      this.fail("spawn_failed", `The voice backend could not be started: ${String(error)}`);
+      const reason = String(error);
+      this.fail(
+        "spawn_failed",
+        MISSING_PROGRAM.test(reason)
+          ? `The voice backend's program is missing (${reason}); reinstall the app.`
+          : `The voice backend could not be started: ${reason}`,
+      );
     }
   }
 

@@ -407,6 +407,8 @@ async def _run_claimed(
             start.cancel()
     finally:
         reason = await stop_reason if stop_reason.done() else "fatal"
+        # why it stops (shutdown_request, stdin_closed, parent_exit, signal, fatal), for the log
+        logger.info("stopping (%s)", reason)
         await supervisor.stop()
         await runner.cleanup()
         for watcher in watchers:
