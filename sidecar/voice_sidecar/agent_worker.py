@@ -9,6 +9,7 @@ of processes that each hold the models.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,8 +78,10 @@ def run_worker(
         ws_url=connection.url,
         api_key=connection.api_key,
         api_secret=connection.api_secret,
-        # a desktop machine is busy with other things; the one user must still be served
-        load_threshold=1.0,
+        # one user on a desktop that is busy with other things must still be served: with a
+        # finite threshold the worker reports itself full whenever the machine's CPU is
+        # (seen at 1.0 on a loaded 2-core machine: livekit-server then dispatched no agent)
+        load_threshold=math.inf,
         initialize_process_timeout=60.0,
     )
 
