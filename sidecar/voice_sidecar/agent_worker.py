@@ -112,6 +112,9 @@ def run_worker(
             task.add_done_callback(pending.discard)
 
         session.on("conversation_item_added", on_item)
+        # the session closes when the user leaves; the job would otherwise stay in the room
+        # until livekit-server closes it, 20 s later (its departure timeout)
+        session.on("close", lambda _event: ctx.shutdown(reason="the agent session closed"))
         # never record: a server that asks for recording (LiveKit Cloud) would get the user's audio
         await session.start(agent, room=ctx.room, record=False)
 
