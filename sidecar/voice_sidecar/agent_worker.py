@@ -78,9 +78,13 @@ def run_worker(
         ws_url=connection.url,
         api_key=connection.api_key,
         api_secret=connection.api_secret,
-        # one user on a desktop that is busy with other things must still be served: with a
-        # finite threshold the worker reports itself full whenever the machine's CPU is
-        # (seen at 1.0 on a loaded 2-core machine: livekit-server then dispatched no agent)
+        # one user on a desktop that is busy with other things must still be served. The
+        # framework reports the machine's CPU use as the worker's load, and livekit-server
+        # gives a job only to a worker whose load is below 1 (affinity 1 - load): on a
+        # saturated machine (load 1.0 on a busy 2-core box) no agent came to the room
+        # ("no servers available"). The load here is that of the conversations: none; and
+        # no threshold, which would count a job still being launched as a whole one.
+        load_fnc=lambda: 0.0,
         load_threshold=math.inf,
         initialize_process_timeout=60.0,
     )
