@@ -225,10 +225,13 @@ def spoken(browser: Browser) -> list[tuple[float, float]]:
     return browser.recording("mic").loud_spans()
 
 
-# the bench's barge-in figure (docs/benchmarks.md, turn.min_interruption_s = 0.25: 0.35 s)
-# plus the two WebRTC legs the page adds (the agent's jitter buffer for the user's words,
-# the page's for the agent's voice) and the taps' 64 ms blocks: 0.59 s measured
-BARGE_IN_LIMIT_S = 1.0
+# What this guards: that the user's voice, through Chromium's echo cancellation, noise
+# suppression and gain control and WebRTC, interrupts the agent at all and promptly, rather
+# than at the end of a sentence (the story's last 4-6 s each). The latency itself is the
+# bench's (0.35 s, docs/benchmarks.md) and the Python room test's. Measured here: 0.50-0.59 s
+# at load average ~2, 0.96-1.07 s at 4-6 (Chromium, livekit-server and the agent, whose
+# Silero VAD waits for a core while Piper synthesises the story, share the 2 cores).
+BARGE_IN_LIMIT_S = 1.5
 
 
 def test_talking_over_the_reply_in_the_page_stops_the_agents_audio(

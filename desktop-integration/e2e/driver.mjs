@@ -50,10 +50,18 @@ function locate(request) {
   throw new Error("name an element by testid or role");
 }
 
+/** Closes the page as a user closing the window would: livekit-client's beforeunload handler
+ * leaves the room (a browser that just dies leaves its participant for livekit-server to
+ * time out, ~20 s, and its agent's job with it). */
 async function closeBrowser() {
   const open = browser;
+  const closing = page;
   browser = null;
   page = null;
+  if (closing) {
+    await closing.close({ runBeforeUnload: true });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
   if (open) await open.close();
 }
 
