@@ -26,6 +26,11 @@ export default defineConfig(
     },
   },
   {
+    // the browser tests' driver runs under Node; its page script runs in Chromium
+    files: ["e2e/driver.mjs"],
+    languageOptions: { globals: { ...globals.node } },
+  },
+  {
     files: ["src/**/*.test.{ts,tsx}", "src/testing/**"],
     rules: {
       // tests reach into fakes with non-null assertions on what they just arranged

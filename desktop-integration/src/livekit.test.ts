@@ -1,7 +1,15 @@
-import { DisconnectReason } from "livekit-client";
+import { ConnectionQuality, DisconnectReason } from "livekit-client";
 
 import { ControlApiError } from "./controlApi";
-import { MIC_CAPTURE_OPTIONS, VoiceSession, parseLatency, type SessionApi } from "./livekit";
+import {
+  AGENT_GONE_MS,
+  LOOPBACK_RECONNECT_DELAYS_MS,
+  MIC_CAPTURE_OPTIONS,
+  VoiceSession,
+  loopbackReconnectPolicy,
+  parseLatency,
+  type SessionApi,
+} from "./livekit";
 import type { SessionRequest, SessionResponse } from "./protocol";
 import { FakeRemoteParticipant, FakeRoom, flush } from "./testing/fakeRoom";
 
@@ -163,6 +171,48 @@ describe("VoiceSession", () => {
     expect(t.session.getState().connection).toBe("connected");
   });
 
+  it("shows reconnecting while livekit-client resumes the signal link (a killed livekit-server)", async () => {
+    // seen in Chromium against the real server: 5 s of signalReconnecting showed "Listening"
+    const t = setup();
+    await t.session.start({ version: 1 });
+    t.room().addAgent("agent-1", "listening");
+    t.room().emit("signalReconnecting");
+    expect(t.session.getState().connection).toBe("reconnecting");
+    t.room().emit("reconnected");
+    expect(t.session.getState()).toMatchObject({ connection: "connected", agentState: "listening" });
+  });
+
+  it("after a full reconnect, shows the state of the agent that rejoined", async () => {
+    const t = setup();
+    await t.session.start({ version: 1 });
+    const agent = t.room().addAgent("agent-1", "speaking");
+    agent.attributes = { "lk.agent.state": "listening" };
+    t.room().fullReconnect([agent]);
+    expect(t.session.getState()).toMatchObject({ connection: "connected", agentState: "listening" });
+  });
+
+  it("shows the agent gone when livekit-server reports its connection lost, and back when it recovers", async () => {
+    // a kill -9'd agent worker stayed "Speaking" for the 21 s the server kept its participant
+    const t = setup();
+    await t.session.start({ version: 1 });
+    const agent = t.room().addAgent("agent-1", "speaking");
+    t.room().setQuality(agent, ConnectionQuality.Lost);
+    expect(t.session.getState().agentState).toBeNull();
+    t.room().setAgentState(agent, "speaking"); // a stale update changes nothing while lost
+    expect(t.session.getState().agentState).toBeNull();
+    t.room().setQuality(agent, ConnectionQuality.Good);
+    expect(t.session.getState().agentState).toBe("speaking");
+  });
+
+  it("resumes the loopback server's link sooner than livekit-client's defaults, without jitter, for as long", () => {
+    const context = (retryCount: number) => ({ retryCount, elapsedMs: 0 });
+    const delays = LOOPBACK_RECONNECT_DELAYS_MS.map((_, i) => loopbackReconnectPolicy.nextRetryDelayInMs(context(i)));
+    expect(delays).toEqual(LOOPBACK_RECONNECT_DELAYS_MS);
+    expect(delays.slice(0, 4)).toEqual([0, 300, 600, 1_000]);
+    expect(loopbackReconnectPolicy.nextRetryDelayInMs(context(delays.length))).toBeNull();
+    expect(LOOPBACK_RECONNECT_DELAYS_MS.reduce((sum, ms) => sum + ms, 0)).toBeGreaterThanOrEqual(35_000);
+  });
+
   describe("with fake timers", () => {
     beforeEach(() => {
       vi.useFakeTimers();
@@ -188,6 +238,60 @@ describe("VoiceSession", () => {
         { role: "user", text: "Hello" },
       ]);
       expect(t.session.getState()).toMatchObject({ connection: "connected", retryAttempt: 0 });
+    });
+
+    it("requests a new session, with the conversation so far, when the agent left and none came back", async () => {
+      // a crashed job never returns to its room: the restarted worker only takes new rooms
+      const t = setup();
+      await t.session.start({ version: 1 });
+      const first = t.room();
+      const agent = first.addAgent("agent-1", "listening");
+      first.transcription("user-1", "U1", true).push("Hello").close();
+      await flush(10);
+      first.setQuality(agent, ConnectionQuality.Lost);
+      await vi.advanceTimersByTimeAsync(AGENT_GONE_MS - 1);
+      expect(t.rooms).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(first.connected).toBe(false);
+      expect(t.session.getState()).toMatchObject({ connection: "reconnecting", retryAttempt: 1, agentState: null });
+      await vi.advanceTimersByTimeAsync(100);
+      expect(t.rooms).toHaveLength(2);
+      expect(t.requests[1]!.history).toEqual([{ role: "user", text: "Hello" }]);
+      expect(t.session.getState().connection).toBe("connected");
+    });
+
+    it("keeps the room when the agent comes back in time (livekit-client's full reconnect)", async () => {
+      const t = setup();
+      await t.session.start({ version: 1 });
+      const agent = t.room().addAgent("agent-1", "listening");
+      t.room().removeParticipant(agent);
+      await vi.advanceTimersByTimeAsync(AGENT_GONE_MS / 2);
+      t.room().fullReconnect([agent]);
+      await vi.advanceTimersByTimeAsync(AGENT_GONE_MS * 2);
+      expect(t.rooms).toHaveLength(1);
+      expect(t.session.getState()).toMatchObject({ connection: "connected", agentState: "listening" });
+    });
+
+    it("waits for a first agent as long as it takes (the worker may still be starting)", async () => {
+      const t = setup();
+      await t.session.start({ version: 1 });
+      await vi.advanceTimersByTimeAsync(AGENT_GONE_MS * 10);
+      expect(t.rooms).toHaveLength(1);
+      expect(t.session.getState()).toMatchObject({ connection: "connected", agentState: null });
+    });
+
+    it("gives up when every new session loses its agent before it answers", async () => {
+      const t = setup();
+      await t.session.start({ version: 1 });
+      for (let i = 0; i <= RECONNECT.maxAttempts; i++) {
+        t.room().removeParticipant(t.room().addAgent(`agent-${i}`, "listening"));
+        await vi.advanceTimersByTimeAsync(AGENT_GONE_MS + RECONNECT.maxDelayMs);
+      }
+      expect(t.rooms).toHaveLength(RECONNECT.maxAttempts + 1);
+      expect(t.session.getState()).toMatchObject({
+        connection: "failed",
+        error: { kind: "connection_lost", message: "The assistant keeps leaving the conversation." },
+      });
     });
 
     it("retries an unreachable backend, then fails with backend_unreachable", async () => {

@@ -1,8 +1,11 @@
 import {
+  ConnectionQuality,
   DisconnectReason,
   Room,
   Track,
   type AudioCaptureOptions,
+  type ReconnectContext,
+  type ReconnectPolicy,
   type RemoteTrack,
   type RoomEventCallbacks,
 } from "livekit-client";
@@ -63,8 +66,28 @@ export interface RoomLike {
 // Compile-time proof that the real Room has every member the fakes imitate.
 export const roomIsRoomLike = (room: Room): RoomLike => room;
 
+/**
+ * livekit-client's waits before each attempt to resume a dropped link. Its defaults
+ * (0, 0.3, 1.2, 2.7, 4.8 s, then 7 s, each after the second with up to 1 s of random
+ * jitter) are made for many clients of a server across the internet; ours is one client of
+ * a server on loopback that is back 0.5 s + its start (~0.4 s) after a crash, so the
+ * attempts come sooner and without jitter (measured, kill -9 of livekit-server to "Listening"
+ * again in Chromium: 5.3 s with the defaults, 3.1-4.9 s with these). Forty seconds in all,
+ * as the defaults give.
+ */
+export const LOOPBACK_RECONNECT_DELAYS_MS: readonly number[] = [0, 300, 600, 1_000, 1_000, 1_500, 2_000, 3_000, 5_000, 7_000, 7_000, 7_000];
+
+export const loopbackReconnectPolicy: ReconnectPolicy = {
+  nextRetryDelayInMs: (context: ReconnectContext) => LOOPBACK_RECONNECT_DELAYS_MS[context.retryCount] ?? null,
+};
+
 export function createLiveKitRoom(): RoomLike {
-  return new Room({ audioCaptureDefaults: MIC_CAPTURE_OPTIONS, adaptiveStream: false, dynacast: false });
+  return new Room({
+    audioCaptureDefaults: MIC_CAPTURE_OPTIONS,
+    adaptiveStream: false,
+    dynacast: false,
+    reconnectPolicy: loopbackReconnectPolicy,
+  });
 }
 
 // ---- session state ----
@@ -137,6 +160,14 @@ export function reconnectDelay(attempt: number, options: ReconnectOptions): numb
   return Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** (attempt - 1));
 }
 
+/**
+ * How long the room may be without its agent (it left, or livekit-server reports its
+ * connection lost) before a new session is requested. A crashed agent worker leaves its
+ * participant behind until the server gives up on it (~20 s); the server reports the
+ * connection lost after ~10 s.
+ */
+export const AGENT_GONE_MS = 3_000;
+
 /** How many earlier messages a reconnect sends back as `history`. */
 export const RECONNECT_HISTORY = 20;
 
@@ -150,6 +181,8 @@ export interface VoiceSessionOptions {
   /** Every final transcript message, exactly once (persistence). */
   onMessage?: (message: TranscriptMessage, session: { room: string; identity: string }) => void;
   reconnect?: ReconnectOptions;
+  /** See AGENT_GONE_MS. */
+  agentGoneMs?: number;
   /** Where the agent's audio elements go; default `document.body`. */
   audioContainer?: () => HTMLElement;
   logger?: Pick<Console, "warn">;
@@ -206,12 +239,20 @@ export class VoiceSession {
   /** Increases with every start() and stop(): work of an older run stops at its next await. */
   private run = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private agentGoneTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Agents that livekit-server reports as unreachable (ConnectionQuality.Lost). */
+  private readonly lostAgents = new Set<string>();
+  /** New sessions requested because the agent was gone, since its last answer. */
+  private agentLosses = 0;
   private readonly audioElements = new Map<RemoteTrack, HTMLMediaElement[]>();
   private readonly transcript: TranscriptAssembler;
   private readonly reconnectOptions: ReconnectOptions;
+  private readonly agentGoneMs: number;
   private readonly createRoom: () => RoomLike;
   private readonly logger: Pick<Console, "warn">;
   private unbind: (() => void) | null = null;
+  /** The current room has had an agent (only then can it lose one). */
+  private hadAgent = false;
   private api: SessionApi;
   private onMessage: VoiceSessionOptions["onMessage"];
 
@@ -219,6 +260,7 @@ export class VoiceSession {
     this.api = options.api;
     this.onMessage = options.onMessage;
     this.reconnectOptions = options.reconnect ?? DEFAULT_RECONNECT;
+    this.agentGoneMs = options.agentGoneMs ?? AGENT_GONE_MS;
     this.createRoom = options.createRoom ?? createLiveKitRoom;
     this.logger = options.logger ?? console;
     this.transcript = new TranscriptAssembler(
@@ -227,6 +269,7 @@ export class VoiceSession {
       },
       (message) => {
         const session = this.session;
+        if (message.speaker === "assistant") this.agentLosses = 0; // it answered: it works
         if (session) this.onMessage?.(message, { room: session.room, identity: session.identity });
       },
     );
@@ -258,6 +301,7 @@ export class VoiceSession {
     this.wanted = true;
     const run = ++this.run;
     this.request = request;
+    this.agentLosses = 0;
     this.transcript.clear();
     this.set({ ...INITIAL_VOICE_STATE, transcript: [], connection: "requesting_session" });
     await this.attempt(0, run);
@@ -386,24 +430,81 @@ export class VoiceSession {
     this.set({ micPublished: false, error: { kind, message: MIC_MESSAGES[kind as keyof typeof MIC_MESSAGES] } });
   }
 
+  /** The agent state of the room's live agent (null when it has none), and what to do if none. */
   private scanParticipants(room: RoomLike): void {
+    let state: AgentState | null = null;
     for (const participant of room.remoteParticipants.values()) {
-      const state = asAgentState(participant.attributes[ATTR_AGENT_STATE]);
-      if (state) this.set({ agentState: state });
+      if (this.lostAgents.has(participant.identity)) continue;
+      state = asAgentState(participant.attributes[ATTR_AGENT_STATE]) ?? state;
     }
+    this.set({ agentState: state });
+    if (state === null) this.agentMaybeGone(room);
+    else this.clearAgentGone();
+  }
+
+  /** A room that had an agent has none now: unless one (re)appears soon, start a new session. */
+  private agentMaybeGone(room: RoomLike): void {
+    if (this.agentGoneTimer !== null || !this.hadAgent) return;
+    this.agentGoneTimer = setTimeout(() => {
+      this.agentGoneTimer = null;
+      if (this.room !== room || this.state.connection !== "connected" || this.state.agentState !== null) return;
+      this.replaceLostRoom(room);
+    }, this.agentGoneMs);
+  }
+
+  private replaceLostRoom(room: RoomLike): void {
+    const run = this.run;
+    this.agentLosses++;
+    this.teardownRoom();
+    void room.disconnect(true).catch(() => undefined);
+    this.set({ micPublished: false });
+    if (this.agentLosses > this.reconnectOptions.maxAttempts) {
+      this.wanted = false;
+      this.set({
+        connection: "failed",
+        agentState: null,
+        retryAttempt: 0,
+        error: { kind: "connection_lost", message: "The assistant keeps leaving the conversation." },
+      });
+      return;
+    }
+    this.scheduleRetry(0, run, "connection_lost", "The assistant left the conversation.");
+  }
+
+  private clearAgentGone(): void {
+    if (this.agentGoneTimer !== null) clearTimeout(this.agentGoneTimer);
+    this.agentGoneTimer = null;
   }
 
   private bind(room: RoomLike, session: SessionResponse, run: number): void {
+    this.hadAgent = false;
+    this.lostAgents.clear();
+    const isAgent = (participant: ParticipantLike) =>
+      participant.identity !== session.identity && ATTR_AGENT_STATE in participant.attributes;
     const onAttributes: RoomEventCallbacks["participantAttributesChanged"] = (changed, participant) => {
       if (!(ATTR_AGENT_STATE in changed) || participant.identity === session.identity) return;
+      this.hadAgent = true;
+      if (this.lostAgents.has(participant.identity)) return;
       this.set({ agentState: asAgentState(changed[ATTR_AGENT_STATE]) });
     };
     const onParticipantConnected: RoomEventCallbacks["participantConnected"] = (participant) => {
-      const state = asAgentState(participant.attributes[ATTR_AGENT_STATE]);
-      if (state) this.set({ agentState: state });
+      if (!isAgent(participant)) return;
+      this.hadAgent = true;
+      this.lostAgents.delete(participant.identity);
+      this.scanParticipants(room);
     };
     const onParticipantDisconnected: RoomEventCallbacks["participantDisconnected"] = (participant) => {
-      if (ATTR_AGENT_STATE in participant.attributes) this.set({ agentState: null });
+      this.lostAgents.delete(participant.identity);
+      if (ATTR_AGENT_STATE in participant.attributes) this.scanParticipants(room);
+    };
+    // livekit-server reports an agent whose process died as "lost" ~10 s before it removes it
+    const onQuality: RoomEventCallbacks["connectionQualityChanged"] = (quality, participant) => {
+      if (!isAgent(participant)) return;
+      const lost = quality === ConnectionQuality.Lost;
+      if (lost === this.lostAgents.has(participant.identity)) return;
+      if (lost) this.lostAgents.add(participant.identity);
+      else this.lostAgents.delete(participant.identity);
+      this.scanParticipants(room);
     };
     const onTrackSubscribed: RoomEventCallbacks["trackSubscribed"] = (track) => {
       if (track.kind !== Track.Kind.Audio) return;
@@ -416,11 +517,15 @@ export class VoiceSession {
       for (const element of track.detach()) element.remove();
       this.audioElements.delete(track);
     };
-    const onReconnecting: RoomEventCallbacks["reconnecting"] = () => {
+    // signalReconnecting: the link to livekit-server dropped and livekit-client tries to
+    // resume it (seconds, when the server itself went down); reconnecting: it rejoins anew
+    const onReconnecting = () => {
+      this.clearAgentGone();
       this.set({ connection: "reconnecting" });
     };
     const onReconnected: RoomEventCallbacks["reconnected"] = () => {
       this.set({ connection: "connected", retryAttempt: 0 });
+      this.scanParticipants(room); // a full reconnect replaced every remote participant
     };
     const onDisconnected: RoomEventCallbacks["disconnected"] = (reason) => {
       if (this.room !== room) return;
@@ -439,6 +544,8 @@ export class VoiceSession {
     room.on("participantDisconnected", onParticipantDisconnected);
     room.on("trackSubscribed", onTrackSubscribed);
     room.on("trackUnsubscribed", onTrackUnsubscribed);
+    room.on("connectionQualityChanged", onQuality);
+    room.on("signalReconnecting", onReconnecting);
     room.on("reconnecting", onReconnecting);
     room.on("reconnected", onReconnected);
     room.on("disconnected", onDisconnected);
@@ -456,6 +563,8 @@ export class VoiceSession {
       room.off("participantDisconnected", onParticipantDisconnected);
       room.off("trackSubscribed", onTrackSubscribed);
       room.off("trackUnsubscribed", onTrackUnsubscribed);
+      room.off("connectionQualityChanged", onQuality);
+      room.off("signalReconnecting", onReconnecting);
       room.off("reconnecting", onReconnecting);
       room.off("reconnected", onReconnected);
       room.off("disconnected", onDisconnected);
@@ -478,6 +587,7 @@ export class VoiceSession {
   }
 
   private teardownRoom(): void {
+    this.clearAgentGone();
     this.unbind?.();
     this.unbind = null;
     for (const [track, elements] of this.audioElements) {

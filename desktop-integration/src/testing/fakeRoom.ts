@@ -1,4 +1,4 @@
-import { DisconnectReason, type AudioCaptureOptions, type RoomEventCallbacks } from "livekit-client";
+import { ConnectionQuality, DisconnectReason, type AudioCaptureOptions, type RoomEventCallbacks } from "livekit-client";
 
 import type { LocalParticipantLike, ParticipantLike, RoomLike } from "../livekit";
 import { ATTR_AGENT_STATE, ATTR_SEGMENT_ID, ATTR_TRANSCRIPTION_FINAL, type AgentState } from "../protocol";
@@ -209,6 +209,19 @@ export class FakeRoom implements RoomLike {
   removeParticipant(participant: FakeRemoteParticipant): void {
     this.remoteParticipants.delete(participant.identity);
     this.emit("participantDisconnected", participant);
+  }
+
+  /** livekit-server's periodic connection quality report for a participant. */
+  setQuality(participant: FakeRemoteParticipant, quality: ConnectionQuality): void {
+    this.emit("connectionQualityChanged", quality, participant);
+  }
+
+  /** livekit-client's full reconnect: the remote participants leave, then whoever rejoins. */
+  fullReconnect(rejoining: FakeRemoteParticipant[]): void {
+    for (const participant of [...this.remoteParticipants.values()]) this.removeParticipant(participant);
+    this.emit("reconnecting");
+    for (const participant of rejoining) this.remoteParticipants.set(participant.identity, participant);
+    this.emit("reconnected");
   }
 
   subscribeAudio(from: FakeRemoteParticipant): FakeAudioTrack {
