@@ -118,9 +118,7 @@ def test_hostile_metadata_falls_back_instead_of_crashing_the_agent(
 
 def test_brackets_inside_text_do_not_count_as_nesting() -> None:
     text = "[" * 100 + ' "]]] {{{" '
-    request = parse_session_request(
-        {"version": 1, "history": [{"role": "user", "text": text}]}
-    )
+    request = parse_session_request({"version": 1, "history": [{"role": "user", "text": text}]})
     assert request.history[0].text == text.strip()
     again = parse_session_request(json.dumps({"version": 1, "persona": {"instructions": text}}))
     assert again.persona.instructions == text.strip()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from typing import NoReturn
 
 MAX_DEPTH = 32
 """Deepest nesting of arrays and objects accepted; every document we read needs 4."""
@@ -38,7 +40,7 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def _number(kind: type[int] | type[float]) -> object:
+def _number(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def parse(literal: str) -> int | float:
         if len(literal) > MAX_NUMBER_CHARS:
             raise BadJsonError(
@@ -49,7 +51,7 @@ def _number(kind: type[int] | type[float]) -> object:
     return parse
 
 
-def _no_constant(name: str) -> object:
+def _no_constant(name: str) -> NoReturn:
     raise BadJsonError(f"{name} is not JSON")
 
 

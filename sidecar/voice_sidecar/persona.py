@@ -97,7 +97,9 @@ def parse_persona(obj: object, *, defaults: Persona | None = None) -> Persona:
     voice = _require_str(obj, "voice", where="persona", max_chars=512)
     language = _require_str(obj, "language", where="persona", max_chars=16)
     if language is not None and not language.replace("-", "").isalpha():
-        raise PersonaError(f"persona.language must be a language code like 'en', got {_shown(language)}")
+        raise PersonaError(
+            f"persona.language must be a language code like 'en', got {_shown(language)}"
+        )
     return replace(
         base,
         name=name or base.name,

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-from aiohttp import web
 
 from . import __version__
 from .agent_worker import AGENT_NAME
 from .commands.common import model_paths
 from .commands.context import CommandContext
 from .control_api.app import build_app, new_token
+from .control_api.key_status import KeyState, KeyStatusCache
+from .control_api.server import ControlServer
 from .control_api.session_tokens import mint_session
 from .errors import LLMUnreachableError, UserFacingError
 from .events import EventWriter
@@ -33,19 +34,13 @@ from .livekit_server.server_config import (
     server_environment,
 )
 from .llm_client import check_llm_reachable
-from .log import logger
 from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
 from .ports import check_ports, port_needs
-from .secret_store import (
-    KeyringError,
-    LiveKitCredentials,
-    livekit_credentials,
-    resolve_api_key,
-    validate_api_key,
-)
+from .secret_store import LiveKitCredentials, validate_api_key
 from .settings import Settings
+from .settings_loader import with_value
 from .supervisor.events import ServiceEvent
 from .supervisor.instance import InstanceFile
 from .supervisor.manager import Supervisor, SupervisorStartError
@@ -124,6 +119,7 @@ class StackBackend:
     credentials: LiveKitCredentials
     livekit_url: str
     request_stop: Callable[[str], None]
+    keys: KeyStatusCache
     models: ModelService | None = None
 
     def _ready(self) -> bool:
@@ -152,7 +148,7 @@ class StackBackend:
                 }
                 for name, s in status.items()
             },
-            "llm_key": "available" if self.key_status()["available"] else "missing",
+            "llm_key": self.keys.current().state,
         }
 
     def create_session(self, request: SessionRequest) -> dict[str, Any]:
@@ -174,30 +170,31 @@ class StackBackend:
         self.models.pull_in_background(name)
 
     def key_status(self) -> dict[str, Any]:
-        settings = self.context.settings
-        if not settings.llm.is_nebius:
-            return {"available": True, "source": "not needed"}
-        resolved = resolve_api_key("nebius", self.context.environ, self.context.store)
-        return {"available": resolved.value is not None, "source": resolved.source}
+        return self.keys.current().as_status()
 
-    def store_key(self, name: str, key: str) -> None:
+    async def store_key(self, name: str, key: str) -> None:
         value = validate_api_key(key)
         self.context.redactor.add(value)
-        self.context.store.set(name, value)
+        # the keyring's worker bounds the wait; the event loop serves other requests meanwhile
+        await asyncio.to_thread(self.context.store.set, name, value)
+        self.keys.refresh()
 
     def shutdown(self) -> None:
         self.request_stop("shutdown_request")
 
 
-def _credentials(context: CommandContext) -> LiveKitCredentials:
-    try:
-        return livekit_credentials(context.store)
-    except KeyringError as exc:
-        # the pair only has to agree between the children of this run
-        import secrets
+def run_credentials() -> LiveKitCredentials:
+    """A LiveKit key pair for this run only: it has to agree between our own children and
+    nothing else, so it is never stored, and the keyring is not on the way to ``ready``."""
+    import secrets
 
-        logger.warning("using one-run LiveKit credentials: %s", exc)
-        return LiveKitCredentials("API" + secrets.token_hex(6), secrets.token_urlsafe(36))
+    return LiveKitCredentials("API" + secrets.token_hex(6), secrets.token_urlsafe(36))
+
+
+def missing_key_message(state: KeyState) -> str:
+    if state.problem:
+        return f"No Nebius API key: {state.problem}."
+    return "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY."
 
 
 @dataclass(frozen=True)
@@ -212,7 +209,7 @@ class StackOptions:
 
 
 async def run_stack(context: CommandContext, events: EventWriter, options: StackOptions) -> int:
-    settings = context.resolve_llm_key()
+    settings = context.settings
     events.emit("starting", version=__version__, pid=os.getpid(), log_file=str(options.log_file))
     state_dir = default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +231,7 @@ async def _run_claimed(
     log_file = options.log_file
     binary = find_livekit_server(environ=context.environ, cache_bin_dir=default_bin_dir())
     check_ports(port_needs(settings.ports))
-    credentials = _credentials(context)
+    credentials = run_credentials()
     context.redactor.add(credentials.api_secret)
     config_path = default_state_dir() / "livekit.yaml"
     ports = settings.ports
@@ -262,6 +259,14 @@ async def _run_claimed(
     watchers = _start_watchers(
         options.parent_pid, options.watch_stdin and stdin_is_pipe(), request_stop
     )
+
+    def on_key(state: KeyState) -> None:
+        if state.state == "missing" and settings.llm.needs_api_key:
+            events.error("missing_api_key", missing_key_message(state), fatal=False)
+
+    # read in the background from now on: a locked keyring delays nothing (KeyStatusCache)
+    keys = KeyStatusCache(context.read_llm_key, on_change=on_key)
+    keys.refresh()
     models = ModelService.create(settings, model_paths(settings), events)
     # fetched here, with progress events, so the agent starts on models already on disk;
     # the app going away during a long first download still stops us at once
@@ -279,12 +284,6 @@ async def _run_claimed(
         for watcher in watchers:
             watcher.cancel()
         raise
-    if settings.llm.missing_api_key:
-        events.error(
-            "missing_api_key",
-            "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY.",
-            fatal=False,
-        )
 
     def on_service(event: ServiceEvent) -> None:
         events.emit(
@@ -314,19 +313,18 @@ async def _run_claimed(
         credentials=credentials,
         livekit_url=livekit_url,
         request_stop=request_stop,
+        keys=keys,
         models=models,
     )
     token = new_token()  # announced in the ready event on purpose: not added to the redactor
     port_box = [0]
-    runner = web.AppRunner(
+    control = ControlServer(
         build_app(
             backend, token=token, port_ref=lambda: port_box[0], dev_origins=options.dev_origins
         ),
-        access_log=None,
+        port=ports.control_api,
     )
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", ports.control_api).start()
-    port_box[0] = int(runner.addresses[0][1])
+    port_box[0] = await control.start()
     instance.update(
         ports={
             "control_api": port_box[0],
@@ -353,9 +351,9 @@ async def _run_claimed(
                 token=token,
                 livekit_url=livekit_url,
                 log_file=str(log_file),
-                llm_key="missing" if settings.llm.missing_api_key else "available",
+                llm_key=keys.current().state,
             )
-            llm_check = asyncio.ensure_future(_report_llm_reachability(settings, events))
+            llm_check = asyncio.ensure_future(_report_llm_reachability(settings, keys, events))
             fatal: asyncio.Future[Any] = asyncio.ensure_future(supervisor.wait_fatal())
             waiting = {fatal, stop_reason}
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -377,16 +375,20 @@ async def _run_claimed(
     finally:
         reason = await stop_reason if stop_reason.done() else "fatal"
         await supervisor.stop()
-        await runner.cleanup()
+        await control.close()
         for watcher in watchers:
             watcher.cancel()
         events.emit("stopped", reason=reason)
     return exit_code
 
 
-async def _report_llm_reachability(settings: Settings, events: EventWriter) -> None:
+async def _report_llm_reachability(
+    settings: Settings, keys: KeyStatusCache, events: EventWriter
+) -> None:
     """A non-fatal ``llm_unreachable`` event when the endpoint is down or refuses the key, so
     the app can say so before the user speaks (the agent also apologises per turn)."""
+    key = await keys.known()
+    settings = with_value(settings, "llm.api_key", key.value)
     if settings.llm.missing_api_key:
         return
     try:

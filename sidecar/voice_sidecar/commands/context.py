@@ -24,10 +24,10 @@ class CommandContext:
     def settings(self) -> Settings:
         return self.loaded.settings
 
-    def resolve_llm_key(self) -> Settings:
-        """Settings with the LLM key filled in: the Nebius key for Nebius (environment, then
-        keyring), the generic key for any other endpoint. Never fails: a missing key is a state
-        the agent reports, not a crash."""
+    def read_llm_key(self) -> ResolvedKey:
+        """The LLM key: the Nebius key for Nebius (environment, then keyring), the generic key
+        for any other endpoint. Blocks for as long as the keyring takes (its timeout at most);
+        never raises: a missing key is a state. Known values are added to the redactor."""
         llm = self.settings.llm
         if llm.is_nebius:
             resolved = resolve_api_key("nebius", self.environ, self.store)
@@ -37,9 +37,15 @@ class CommandContext:
             resolved = resolve_api_key("llm", self.environ, self.store)
             if resolved.value is None:
                 resolved = ResolvedKey(None, "not needed")
+        self.redactor.add(resolved.value)
+        return resolved
+
+    def resolve_llm_key(self) -> Settings:
+        """Settings with the LLM key filled in (``read_llm_key``)."""
+        llm = self.settings.llm
+        resolved = self.read_llm_key()
         if resolved.problem and llm.is_nebius:
             logger.warning("cannot read the Nebius key from the keyring: %s", resolved.problem)
         self.llm_key = resolved
-        self.redactor.add(resolved.value)
         self.loaded.sources["llm.api_key"] = resolved.source
         return with_value(self.settings, "llm.api_key", resolved.value)
