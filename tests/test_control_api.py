@@ -93,13 +93,13 @@ async def control() -> AsyncIterator[Api]:
     await server.close()
 
 
-async def raw_exchange(port: int, request: bytes, *, timeout: float = 10) -> tuple[int, bytes]:
+async def raw_exchange(port: int, request: bytes) -> tuple[int, bytes]:
     """Send bytes as they are (no client library tidies them up); the status and body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(request)
         await writer.drain()
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(10):
             answer = await reader.read()
     finally:
         writer.close()

@@ -57,7 +57,7 @@ def test_missing_keys_keep_defaults() -> None:
         ({"version": 1, "persona": {"name": 5}}, "persona.name must be a string"),
         ({"version": 1, "persona": {"name": "  "}}, "persona.name must not be empty"),
         ({"version": 1, "persona": {"name": "x" * 65}}, "the limit is 64"),
-        ({"version": 1, "persona": {"language": "en; rm"}}, "language code"),
+        ({"version": 1, "persona": {"language": "en; rm"}}, "not a language Whisper knows"),
         ({"version": 1, "persona": {"mood": "happy"}}, "unknown keys: mood"),
         ({"version": 1, "history": {}}, "history must be a list"),
         ({"version": 1, "history": [{"role": "system", "text": "x"}]}, "history[0].role"),

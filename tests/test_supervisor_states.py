@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 from typing import Any
 
 import pytest
@@ -251,6 +252,40 @@ async def test_probe_exceptions_count_as_failures() -> None:
     await world.clock.run_for(3.5)
     assert world.states() == [S, R, U, RS]
     assert calls == 3
+    await world.stop()
+
+
+async def test_our_own_descriptor_shortage_never_makes_a_healthy_service_fatal() -> None:
+    """Issue 15.1: with the supervisor out of descriptors every health check failed, the
+    restart failed with "Too many open files" (taken as "cannot be started") and `up` ended
+    FATAL within 10 s. A probe that cannot open its socket is inconclusive, and a spawn that
+    cannot create its pipes is retried without counting as a crash."""
+    short = True
+
+    async def probe() -> bool:
+        if short:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return True
+
+    world = World(
+        {"svc": [Script(), *[Script(spawn_error=True, spawn_errno=errno.EMFILE)] * 8, Script()]},
+        live_probe=probe,
+    )
+    await world.start()
+    await world.clock.run_for(120)
+    assert world.states() == [S, R], "an inconclusive probe restarted a healthy service"
+    short = False
+    await world.clock.run_for(10)
+    await world.stop()
+    assert world.states() == [S, R, STOP]
+
+
+async def test_a_spawn_short_of_descriptors_is_retried_not_fatal() -> None:
+    world = World({"svc": [*[Script(spawn_error=True, spawn_errno=errno.EMFILE)] * 8, Script()]})
+    await world.start()
+    states = world.states()
+    assert states == [RS] * 8 + [S, R], states
+    assert "not a fault of the service" in (world.events[0][1].message or "")
     await world.stop()
 
 

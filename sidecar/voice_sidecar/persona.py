@@ -15,6 +15,7 @@ from typing import Literal
 
 from .bounded_json import BadJsonError, loads_bounded
 from .errors import PersonaError
+from .languages import normalise_language
 from .log import logger
 
 SCHEMA_VERSION = 1
@@ -96,10 +97,11 @@ def parse_persona(obj: object, *, defaults: Persona | None = None) -> Persona:
     )
     voice = _require_str(obj, "voice", where="persona", max_chars=512)
     language = _require_str(obj, "language", where="persona", max_chars=16)
-    if language is not None and not language.replace("-", "").isalpha():
-        raise PersonaError(
-            f"persona.language must be a language code like 'en', got {_shown(language)}"
-        )
+    if language is not None:
+        try:
+            language = normalise_language(language)
+        except ValueError as exc:
+            raise PersonaError(f"persona.language: {exc}") from None
     return replace(
         base,
         name=name or base.name,

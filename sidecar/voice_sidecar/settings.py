@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .languages import normalise_language
 from .persona import DEFAULT_INSTRUCTIONS
 
 NEBIUS_BASE_URL = "https://api.studio.nebius.com/v1/"
@@ -18,6 +19,13 @@ DEFAULT_NEBIUS_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 Device = Literal["auto", "cpu", "cuda"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+def _language(name: str, code: str) -> str:
+    try:
+        return normalise_language(code)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def setting(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -48,6 +56,8 @@ class SttSettings:
     cpu_threads: int = setting(0, "CPU threads for Whisper; 0 lets CTranslate2 decide")
 
     def __post_init__(self) -> None:
+        if self.language:
+            object.__setattr__(self, "language", _language("language", self.language))
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1 (got {self.beam_size})")
         if self.cpu_threads < 0:
@@ -166,6 +176,9 @@ class PersonaSettings:
     instructions: str = setting(DEFAULT_INSTRUCTIONS, "system prompt")
     voice: str | None = setting(None, "Piper voice for this persona; empty: tts.voice")
     language: str = setting("en", "language the persona speaks")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "language", _language("language", self.language))
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
-
 from . import __version__
 from .agent_worker import AGENT_NAME
 from .commands.common import model_paths
@@ -45,6 +43,8 @@ from .supervisor.events import ServiceEvent
 from .supervisor.instance import InstanceFile
 from .supervisor.manager import Supervisor, SupervisorStartError
 from .supervisor.parent_watch import stdin_is_pipe
+from .supervisor.probes import http_probe
+from .supervisor.resources import raise_open_file_limit
 from .supervisor.spec import ServiceSpec
 
 EXIT_FATAL = 7
@@ -61,15 +61,6 @@ def sidecar_argv(extra: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "voice_sidecar", *extra]
 
 
-async def http_ok(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-            response = await client.get(url)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
-
-
 def service_specs(
     *,
     settings: Settings,
@@ -81,8 +72,10 @@ def service_specs(
 ) -> list[ServiceSpec]:
     ports = settings.ports
     livekit_url = f"ws://127.0.0.1:{ports.livekit_http}"
-    livekit_health = f"http://127.0.0.1:{ports.livekit_http}/"
-    agent_health = f"http://127.0.0.1:{ports.agent_health}/"
+    # our own socket probes: a shortage of descriptors here reads as inconclusive, not as a
+    # sick service (supervisor/resources.py)
+    livekit_health = http_probe("127.0.0.1", ports.livekit_http, "/", healthy=(200,))
+    agent_health = http_probe("127.0.0.1", ports.agent_health, "/", healthy=(200,))
     agent_env = {k: v for k, v in environ.items() if not k.startswith("LIVEKIT_")}
     agent_env |= {
         "LIVEKIT_URL": livekit_url,
@@ -94,16 +87,16 @@ def service_specs(
             name="livekit-server",
             argv=server_argv(str(binary), str(config_path)),
             env=server_environment(environ, credentials),
-            ready_probe=lambda: http_ok(livekit_health),
-            live_probe=lambda: http_ok(livekit_health),
+            ready_probe=livekit_health,
+            live_probe=livekit_health,
             ready_timeout_s=30.0,
         ),
         ServiceSpec(
             name="agent",
             argv=sidecar_argv([*agent_args, "agent"]),
             env=agent_env,
-            ready_probe=lambda: http_ok(agent_health),
-            live_probe=lambda: http_ok(agent_health),
+            ready_probe=agent_health,
+            live_probe=agent_health,
             # loading and warming the speech models takes seconds, more on a first run
             ready_timeout_s=180.0,
         ),
@@ -229,6 +222,8 @@ async def _run_claimed(
     options: StackOptions,
 ) -> int:
     log_file = options.log_file
+    # every connection, pipe and model file is a descriptor; the usual soft limit is 1,024
+    raise_open_file_limit()
     binary = find_livekit_server(environ=context.environ, cache_bin_dir=default_bin_dir())
     check_ports(port_needs(settings.ports))
     credentials = run_credentials()

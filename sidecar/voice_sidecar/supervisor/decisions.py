@@ -16,6 +16,9 @@ class FailureKind(Enum):
     NOT_READY = "not_ready"
     EXITED = "exited"
     UNHEALTHY = "unhealthy"
+    NO_RESOURCES = "no_resources"
+    """The supervisor itself ran short (descriptors, memory) starting the child: retried
+    after a backoff, never counted as a crash of the service."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Failure:
 @dataclass(frozen=True)
 class Restart:
     delay_s: float
+    counted: bool = True
+    """Whether this restart counts towards the crash loop (a shortage of ours does not)."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ def decide_restart(
     if failure.kind is FailureKind.SPAWN_FAILED:
         return GiveUp("the program cannot be started")
     recent = recent_restarts(policy, restart_times, now)
+    if failure.kind is FailureKind.NO_RESOURCES:
+        return Restart(max(backoff_delay(policy, recent), policy.backoff_base_s), counted=False)
     if recent >= policy.max_restarts_in_window:
         return GiveUp(
             f"crash loop: {recent} restarts within {policy.crash_window_s:g} s, not restarting"

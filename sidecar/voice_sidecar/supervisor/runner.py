@@ -22,6 +22,7 @@ from voice_sidecar.supervisor.decisions import (
     describe_exit,
 )
 from voice_sidecar.supervisor.events import ServiceEvent, ServiceState, ServiceStatus
+from voice_sidecar.supervisor.resources import is_resource_shortage
 from voice_sidecar.supervisor.spawner import ChildProcess, Spawner
 from voice_sidecar.supervisor.spec import Probe, ServiceSpec
 
@@ -108,7 +109,8 @@ class ServiceRunner:
                     return self._fatal(f"{failure.message}; {decision.reason}")
                 window = self.spec.restart.crash_window_s
                 self._restart_times = [t for t in self._restart_times if now - t < window]
-                self._restart_times.append(now)
+                if decision.counted:
+                    self._restart_times.append(now)
                 self._restarts += 1
                 self._set(
                     ServiceState.RESTARTING,
@@ -149,6 +151,12 @@ class ServiceRunner:
             child = await self._spawn()
         except OSError as error:
             reason = error.strerror or str(error)
+            if is_resource_shortage(error):
+                return Failure(
+                    FailureKind.NO_RESOURCES,
+                    f"the supervisor could not start {self.spec.name} ({reason}); "
+                    "not a fault of the service",
+                )
             return Failure(FailureKind.SPAWN_FAILED, f"cannot start {self.spec.argv[0]}: {reason}")
         self._set(ServiceState.STARTING)
         failure = await self._wait_ready(child)
@@ -187,7 +195,7 @@ class ServiceRunner:
         return Failure(FailureKind.NOT_READY, f"not ready within {timeout:g} s")
 
     async def _until_ready(self, probe: Probe) -> None:
-        while not await self._probe(probe):
+        while await self._probe(probe) is not True:  # an inconclusive probe is not "ready"
             await self._clock.sleep(self.spec.ready_interval_s)
 
     async def _monitor(self, child: ChildProcess) -> Failure:
@@ -204,9 +212,21 @@ class ServiceRunner:
     async def _watch_liveness(self, probe: Probe) -> Failure:
         limit = self.spec.failures_before_restart
         failures = 0
+        inconclusive = 0
         while True:
             await self._clock.sleep(self.spec.probe_interval_s)
-            if await self._probe(probe):
+            result = await self._probe(probe)
+            if result is None:  # our own shortage: says nothing about the service
+                inconclusive += 1
+                if inconclusive == 1:
+                    log.warning(
+                        "%s: health check could not run (the supervisor is short of "
+                        "descriptors or memory); not counted against the service",
+                        self.spec.name,
+                    )
+                continue
+            inconclusive = 0
+            if result:
                 if failures:
                     failures = 0
                     self._set(ServiceState.READY, "health check passes again")
@@ -217,14 +237,17 @@ class ServiceRunner:
             if failures >= limit:
                 return Failure(FailureKind.UNHEALTHY, f"{failures} health checks failed in a row")
 
-    async def _probe(self, probe: Probe) -> bool:
-        """One bounded probe; an exception or no answer in time counts as a failure."""
+    async def _probe(self, probe: Probe) -> bool | None:
+        """One bounded probe; an exception or no answer in time counts as a failure, except
+        a resource shortage of our own, which is inconclusive (``None``)."""
         index, winner = await race(probe(), self._clock.sleep(self.spec.probe_timeout_s))
         if index == 1:
             log.debug("%s: probe gave no answer in %g s", self.spec.name, self.spec.probe_timeout_s)
             return False
         error = winner.exception()
         if error is not None:
+            if is_resource_shortage(error):
+                return None
             log.debug("%s: probe failed: %r", self.spec.name, error)
             return False
         return bool(winner.result())
