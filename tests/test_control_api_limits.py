@@ -5,10 +5,8 @@ sidecar's descriptors."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +29,7 @@ from voice_sidecar.control_api.limits import ServerLimits
 from voice_sidecar.control_api.server import ControlServer
 
 from .children.control_api_server import QuietBackend
+from .up_support import open_connections
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -233,13 +232,7 @@ def test_1100_idle_connections_do_not_exhaust_the_servers_descriptors(
     only 256 descriptors and still answers."""
     proc, announced = few_descriptors_server
     port, token = int(str(announced["port"])), str(announced["token"])
-    flood = []
-    for _ in range(1100):
-        sock = socket.socket()
-        sock.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            sock.connect(("127.0.0.1", port))
-        flood.append(sock)
+    flood = open_connections(port, 1100)
     try:
         time.sleep(1.0)
         response = httpx.get(

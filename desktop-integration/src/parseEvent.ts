@@ -1,4 +1,5 @@
 import {
+  LLM_KEY_STATES,
   PROTOCOL_VERSION,
   SERVICE_STATES,
   STOP_REASONS,
@@ -116,7 +117,7 @@ function build(o: Json): SidecarEvent {
         token: str(o, "token"),
         livekit_url: loopbackUrl(o, "livekit_url", ["ws:", "wss:"]),
         log_file: str(o, "log_file"),
-        llm_key: oneOf(o, "llm_key", ["available", "missing"] as const),
+        llm_key: oneOf(o, "llm_key", LLM_KEY_STATES),
       } satisfies ReadyEvent;
     case "error":
       return {
