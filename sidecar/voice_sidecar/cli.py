@@ -194,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The program's entry point (console script, ``python -m``, frozen executable)."""
+    # supervisor.spawner.KEEPER_COMMAND, spelled out: importing the supervisor costs time
+    if sys.argv[1:2] == ["_keeper"]:  # the frozen executable in front of a service
+        from .supervisor.keeper import main as keeper_main
+
+        keeper_main(sys.argv[2:])
     try:
         code = main()
     except BaseException as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import secrets
 import string
 import threading
@@ -36,6 +37,19 @@ _ACCOUNTS: dict[str, str] = {
 ENV_FOR_KEY: dict[str, str] = {"nebius": "NEBIUS_API_KEY", "llm": "VOICE_SIDECAR_LLM_API_KEY"}
 
 _T = TypeVar("_T")
+
+# any variable named like a credential; children get none of them unless given on purpose
+_SECRET_NAME = re.compile(r"(?i)(API_?KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|LIVEKIT_KEYS)")
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` less every variable that holds (or is named like) a secret: the base of a
+    child's environment, to which each child's own secrets are added (least privilege)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in ENV_FOR_KEY.values() and not _SECRET_NAME.search(name)
+    }
 
 
 class KeyringError(UserFacingError):

@@ -36,7 +36,7 @@ from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
 from .ports import check_ports, port_needs
-from .secret_store import LiveKitCredentials, validate_api_key
+from .secret_store import ENV_FOR_KEY, LiveKitCredentials, validate_api_key, without_secrets
 from .settings import Settings
 from .settings_loader import with_value
 from .supervisor.events import ServiceEvent
@@ -76,7 +76,10 @@ def service_specs(
     # sick service (supervisor/resources.py)
     livekit_health = http_probe("127.0.0.1", ports.livekit_http, "/", healthy=(200,))
     agent_health = http_probe("127.0.0.1", ports.agent_health, "/", healthy=(200,))
-    agent_env = {k: v for k, v in environ.items() if not k.startswith("LIVEKIT_")}
+    # the agent needs the LLM keys given in the environment, and its LiveKit pair; no other
+    # secret of ours or of the user's environment
+    agent_env = {k: v for k, v in without_secrets(environ).items() if not k.startswith("LIVEKIT_")}
+    agent_env |= {name: environ[name] for name in ENV_FOR_KEY.values() if environ.get(name)}
     agent_env |= {
         "LIVEKIT_URL": livekit_url,
         "LIVEKIT_API_KEY": credentials.api_key,

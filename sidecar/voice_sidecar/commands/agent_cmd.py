@@ -26,7 +26,9 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
 
     from .common import model_paths
 
-    settings = context.resolve_llm_key()
+    # the LLM key is read for each conversation (settings_for_job), not here: a locked keyring
+    # must not hold up the worker's start
+    settings = context.settings
     env = context.environ
     url = env.get("LIVEKIT_URL") or f"ws://127.0.0.1:{settings.ports.livekit_http}"
     if env.get("LIVEKIT_API_KEY") and env.get("LIVEKIT_API_SECRET"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Protocol
 
 from voice_sidecar.supervisor.spec import ServiceSpec
@@ -39,3 +40,17 @@ class Spawner(Protocol):
     async def spawn(self, spec: ServiceSpec) -> ChildProcess:
         """Start ``spec``; ``OSError`` when the program cannot be started at all."""
         ...
+
+
+KEEPER_COMMAND = "_keeper"
+"""The frozen executable's hidden command that runs ``keeper.main`` (``cli.run``)."""
+
+
+def keeper_command() -> list[str] | None:
+    """How to start a keeper (``keeper.py``) in front of a service's argv; None where there is
+    none (the subreaper and the parent-death signal are Linux's)."""
+    if sys.platform != "linux":
+        return None
+    if getattr(sys, "frozen", False):
+        return [sys.executable, KEEPER_COMMAND]
+    return [sys.executable, "-m", "voice_sidecar.supervisor.keeper"]
