@@ -126,6 +126,9 @@ class FakeChild:
         self.calls.append("kill_tree")
         self.exit(-9)
 
+    def output_tail(self) -> list[str]:
+        return [f"pid {self.pid} says goodbye"]
+
     async def release(self) -> None:
         self.calls.append("release")
         for timer in self._timers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
 from typing import Any
 
 import pytest
@@ -174,11 +175,22 @@ async def test_services_start_in_order_and_stop_in_reverse() -> None:
     assert stopped == ["agent", "server"]
 
 
-async def test_stop_is_polite_first_and_kills_after_the_grace_period() -> None:
+async def test_stop_is_polite_first_and_kills_after_the_grace_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     world = World({"polite": [Script()], "stubborn": [Script(ignores_term=True)]})
     await world.start()
     before = world.clock.now
-    await world.stop()
+    with caplog.at_level(logging.WARNING, logger="voice_sidecar.supervisor"):
+        await world.stop()
+    # issue 15.7: the escalation to SIGKILL was silent
+    escalations = [
+        r.getMessage() for r in caplog.records if "did not stop within" in r.getMessage()
+    ]
+    stubborn_pid = world.spawners["stubborn"].children[0].pid
+    assert escalations == [
+        f"stubborn: pid {stubborn_pid} did not stop within 2 s of being asked to; killing its tree"
+    ]
     polite = world.spawners["polite"].children[0]
     stubborn = world.spawners["stubborn"].children[0]
     assert polite.calls == ["request_stop", "kill_tree", "release"]
@@ -312,6 +324,9 @@ async def test_status_reports_pid_restarts_and_the_last_error() -> None:
     assert status.pid == world.spawners["svc"].children[1].pid
     assert status.restarts == 1
     assert status.last_error == "exited (exit code 3)"
+    assert (status.last_exit_code, status.last_signal) == (3, None)
+    first = world.spawners["svc"].children[0]
+    assert status.last_output == (f"pid {first.pid} says goodbye",)
     assert status.as_dict()["state"] == "ready"
     await world.stop()
     assert world.supervisor.status()["svc"].pid is None

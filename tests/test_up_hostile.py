@@ -126,3 +126,34 @@ def test_1100_idle_connections_do_not_take_the_backend_down(tmp_path: Path) -> N
         names = [(e["event"], e.get("state"), e.get("code")) for e in up.events]
         assert ("error", None, "service_fatal") not in names
         assert not [e for e in up.events if e.get("state") in ("unhealthy", "restarting")]
+
+
+def test_a_crash_loop_says_which_service_how_it_ended_and_its_last_lines(tmp_path: Path) -> None:
+    """Issue 15.7: `up` exits at once on a fatal crash loop, so `GET /health` never shows it;
+    the final events must name the service, its last exit code or signal and its last log
+    lines, so that the app can show why."""
+    import json
+
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    crashing = folder / "livekit-server"
+    crashing.write_text(
+        "#!/bin/sh\necho 'starting up'\necho 'bind: address already in use, api_key=abc123secret'"
+        " >&2\nexit 3\n",
+        encoding="utf-8",
+    )
+    crashing.chmod(0o755)
+    up = start_up(
+        up_env(tmp_path, LIVEKIT_SERVER_BIN=str(crashing)), "--no-stdin-watch", pump=False
+    )
+    out, _ = up.proc.communicate(timeout=120)
+    assert up.proc.returncode == 7
+    events = [json.loads(line) for line in out.splitlines()]
+    error = next(e for e in events if e["event"] == "error" and e["code"] == "service_fatal")
+    assert error["service"] == "livekit-server"
+    assert (error["exit_code"], error["signal"]) == (3, None)
+    assert error["log_tail"][-2:] == [
+        "starting up",
+        "bind: address already in use, api_key=***",
+    ]
+    assert events[-1] == {**events[-1], "event": "stopped", "reason": "fatal"}

@@ -46,6 +46,14 @@ function bool(o: Json, key: string): boolean {
   return value;
 }
 
+function strings(o: Json, key: string): string[] {
+  const value = o[key];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw new Invalid(`"${key}" must be a list of strings`);
+  }
+  return value;
+}
+
 function orNull<T>(o: Json, key: string, read: (o: Json, key: string) => T): T | null {
   return o[key] === null ? null : read(o, key);
 }
@@ -126,6 +134,10 @@ function build(o: Json): SidecarEvent {
         code: str(o, "code"),
         message: str(o, "message"),
         fatal: bool(o, "fatal"),
+        ...("service" in o ? { service: str(o, "service") } : {}),
+        ...("exit_code" in o ? { exit_code: orNull(o, "exit_code", int) } : {}),
+        ...("signal" in o ? { signal: orNull(o, "signal", str) } : {}),
+        ...("log_tail" in o ? { log_tail: strings(o, "log_tail") } : {}),
       } satisfies ErrorEvent;
     case "stopped":
       return { ...base, event: "stopped", reason: oneOf(o, "reason", STOP_REASONS) } satisfies StoppedEvent;

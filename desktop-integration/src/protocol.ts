@@ -102,6 +102,11 @@ export interface ErrorEvent extends EventBase {
   code: ErrorCode;
   message: string;
   fatal: boolean;
+  /** `service_fatal` only: which service failed, how its last child ended, its last lines. */
+  service?: string;
+  exit_code?: number | null;
+  signal?: string | null;
+  log_tail?: string[];
 }
 
 export interface StoppedEvent extends EventBase {

@@ -35,6 +35,7 @@ from .llm_client import check_llm_reachable
 from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
+from .redaction import Redactor
 from .ports import check_ports, port_needs
 from .secret_store import ENV_FOR_KEY, LiveKitCredentials, validate_api_key, without_secrets
 from .settings import Settings
@@ -177,6 +178,20 @@ class StackBackend:
 
     def shutdown(self) -> None:
         self.request_stop("shutdown_request")
+
+
+def fatal_details(service: str, supervisor: Supervisor, redactor: Redactor) -> dict[str, Any]:
+    """What the final ``service_fatal`` event says beyond its message, so that the app can
+    show why (``up`` exits right after it, so ``GET /health`` can no longer be asked)."""
+    status = supervisor.status().get(service)
+    if status is None:
+        return {"service": service, "exit_code": None, "signal": None, "log_tail": []}
+    return {
+        "service": service,
+        "exit_code": status.last_exit_code,
+        "signal": status.last_signal,
+        "log_tail": [redactor.redact(line) for line in status.last_output],
+    }
 
 
 def run_credentials() -> LiveKitCredentials:
@@ -340,7 +355,12 @@ async def _run_claimed(
             try:
                 start.result()
             except SupervisorStartError as exc:
-                events.error("service_fatal", f"{exc}; see the log at {log_file}", fatal=True)
+                events.error(
+                    "service_fatal",
+                    f"{exc}; see the log at {log_file}",
+                    fatal=True,
+                    **fatal_details(exc.event.service, supervisor, context.redactor),
+                )
                 request_stop("fatal")
                 return EXIT_FATAL
             events.emit(
@@ -362,6 +382,7 @@ async def _run_claimed(
                     f"{event.service} keeps crashing ({event.message or 'no detail'}); "
                     f"see the log at {log_file}",
                     fatal=True,
+                    **fatal_details(event.service, supervisor, context.redactor),
                 )
                 request_stop("fatal")
                 exit_code = EXIT_FATAL

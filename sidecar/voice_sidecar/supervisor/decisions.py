@@ -25,6 +25,8 @@ class FailureKind(Enum):
 class Failure:
     kind: FailureKind
     message: str
+    returncode: int | None = None
+    """The child's exit status when it exited (negative: the signal that ended it)."""
 
     @property
     def before_ready(self) -> bool:
@@ -78,6 +80,18 @@ def decide_restart(
     if failure.before_ready and failed_starts >= policy.max_failed_starts:
         return GiveUp(f"never became ready in {failed_starts} attempts, not restarting")
     return Restart(backoff_delay(policy, recent))
+
+
+def exit_fields(returncode: int | None) -> tuple[int | None, str | None]:
+    """(exit code, signal name) of a return code, for reports; (None, None) if it did not exit."""
+    if returncode is None:
+        return None, None
+    if returncode < 0:
+        try:
+            return None, signal.Signals(-returncode).name
+        except ValueError:
+            return None, f"signal {-returncode}"
+    return returncode, None
 
 
 def describe_exit(returncode: int) -> str:

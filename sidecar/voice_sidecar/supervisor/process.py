@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import logging
@@ -18,12 +19,13 @@ import psutil
 
 from voice_sidecar.log import logger
 from voice_sidecar.supervisor import tree
-from voice_sidecar.supervisor.spawner import ChildProcess, keeper_command
+from voice_sidecar.supervisor.spawner import OUTPUT_TAIL_LINES, ChildProcess, keeper_command
 from voice_sidecar.supervisor.spec import ServiceSpec
 
 log = logger.getChild("supervisor")
 
 _MAX_LINE = 8192
+_TAIL_LINE_CHARS = 500
 _OUTPUT_DRAIN_S = 1.0
 
 
@@ -208,8 +210,11 @@ class _RealChild:
             self._leader: psutil.Process | None = psutil.Process(self._pid)
         except psutil.Error:
             self._leader = None  # already gone; the marker scan still finds its children
+        self._tail: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL_LINES)
         self._output = asyncio.ensure_future(
-            _log_output(protocol.stdout, logging.getLogger(f"voice_sidecar.service.{name}"))
+            _log_output(
+                protocol.stdout, logging.getLogger(f"voice_sidecar.service.{name}"), self._tail
+            )
         )
 
     def report_service(self, pid: int | None) -> None:
@@ -259,6 +264,9 @@ class _RealChild:
             self._job.close()
             self._job = None
 
+    def output_tail(self) -> list[str]:
+        return list(self._tail)
+
     def _close_stdin(self) -> None:
         stdin = self._protocol.stdin
         if stdin is not None and not stdin.is_closing():
@@ -266,7 +274,9 @@ class _RealChild:
                 stdin.close()
 
 
-async def _log_output(stream: asyncio.StreamReader | None, log: logging.Logger) -> None:
+async def _log_output(
+    stream: asyncio.StreamReader | None, log: logging.Logger, tail: collections.deque[str]
+) -> None:
     """Log the child's output line by line; overlong lines are cut, bad UTF-8 replaced."""
     if stream is None:
         return
@@ -278,12 +288,13 @@ async def _log_output(stream: asyncio.StreamReader | None, log: logging.Logger) 
             lines.append(pending)
             pending = b""
         for line in lines:
-            _log_line(log, line)
+            _log_line(log, line, tail)
     if pending:
-        _log_line(log, pending)
+        _log_line(log, pending, tail)
 
 
-def _log_line(log: logging.Logger, line: bytes) -> None:
+def _log_line(log: logging.Logger, line: bytes, tail: collections.deque[str]) -> None:
     text = line[:_MAX_LINE].decode("utf-8", errors="replace").rstrip("\r")
     if text:
         log.info("%s", text)
+        tail.append(text[:_TAIL_LINE_CHARS])

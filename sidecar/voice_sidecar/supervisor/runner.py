@@ -20,6 +20,7 @@ from voice_sidecar.supervisor.decisions import (
     GiveUp,
     decide_restart,
     describe_exit,
+    exit_fields,
 )
 from voice_sidecar.supervisor.events import ServiceEvent, ServiceState, ServiceStatus
 from voice_sidecar.supervisor.resources import is_resource_shortage
@@ -70,6 +71,8 @@ class ServiceRunner:
         self._state = ServiceState.STOPPED
         self._restarts = 0
         self._last_error: str | None = None
+        self._last_returncode: int | None = None
+        self._last_output: tuple[str, ...] = ()
         self._restart_times: list[float] = []
         self._failed_starts = 0
         self._child: ChildProcess | None = None
@@ -83,7 +86,10 @@ class ServiceRunner:
 
     def status(self) -> ServiceStatus:
         pid = self._child.pid if self._child is not None else None
-        return ServiceStatus(self._state, self._restarts, pid, self._last_error)
+        code, signame = exit_fields(self._last_returncode)
+        return ServiceStatus(
+            self._state, self._restarts, pid, self._last_error, code, signame, self._last_output
+        )
 
     def event(self, message: str | None = None) -> ServiceEvent:
         pid = self._child.pid if self._child is not None else None
@@ -166,6 +172,8 @@ class ServiceRunner:
             self.settled.set()
             failure = await self._monitor(child)
         await self._stop_child()
+        self._last_returncode = failure.returncode
+        self._last_output = tuple(child.output_tail())  # drained by the stop
         return failure
 
     async def _spawn(self) -> ChildProcess:
@@ -189,7 +197,11 @@ class ServiceRunner:
         )
         if index == 0:
             code = describe_exit(winner.result())
-            return Failure(FailureKind.EXITED_BEFORE_READY, f"exited before it was ready ({code})")
+            return Failure(
+                FailureKind.EXITED_BEFORE_READY,
+                f"exited before it was ready ({code})",
+                winner.result(),
+            )
         if index == 1:
             return None
         return Failure(FailureKind.NOT_READY, f"not ready within {timeout:g} s")
@@ -205,7 +217,8 @@ class ServiceRunner:
             waits.append(self._watch_liveness(probe))
         index, winner = await race(*waits)
         if index == 0:
-            return Failure(FailureKind.EXITED, f"exited ({describe_exit(winner.result())})")
+            returncode = winner.result()
+            return Failure(FailureKind.EXITED, f"exited ({describe_exit(returncode)})", returncode)
         failure: Failure = winner.result()
         return failure
 
@@ -269,6 +282,13 @@ class ServiceRunner:
         if child.returncode is None:
             child.request_stop()
             await race(child.wait(), self._clock.sleep(self.spec.stop_grace_s))
+            if child.returncode is None:
+                log.warning(
+                    "%s: pid %d did not stop within %g s of being asked to; killing its tree",
+                    self.spec.name,
+                    child.pid,
+                    self.spec.stop_grace_s,
+                )
         await child.kill_tree()
         if child.returncode is None:
             index, _ = await race(child.wait(), self._clock.sleep(KILL_WAIT_S))

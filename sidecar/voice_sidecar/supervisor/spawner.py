@@ -35,12 +35,19 @@ class ChildProcess(Protocol):
         """Free what the child held in this process (pipes, Job Object handle)."""
         ...
 
+    def output_tail(self) -> list[str]:
+        """The child's last lines of output (at most ``OUTPUT_TAIL_LINES``), for a report of
+        why it failed; not redacted here."""
+        ...
+
 
 class Spawner(Protocol):
     async def spawn(self, spec: ServiceSpec) -> ChildProcess:
         """Start ``spec``; ``OSError`` when the program cannot be started at all."""
         ...
 
+
+OUTPUT_TAIL_LINES = 20
 
 KEEPER_COMMAND = "_keeper"
 """The frozen executable's hidden command that runs ``keeper.main`` (``cli.run``)."""
