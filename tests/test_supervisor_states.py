@@ -301,6 +301,20 @@ async def test_a_spawn_short_of_descriptors_is_retried_not_fatal() -> None:
     await world.stop()
 
 
+async def test_an_exit_before_ready_that_diagnose_explains_is_not_restarted() -> None:
+    """Issue 15.8: a port taken after the start-up check made the agent exit at once, three
+    times, and the crash loop named no port."""
+    world = World(
+        {"svc": [Script(ready_at=None, exit_at=0.5)]},
+        diagnose=lambda: "TCP port 8081 on 127.0.0.1 is already in use",
+    )
+    error = await world.start()
+    assert isinstance(error, SupervisorStartError)
+    assert world.states() == [S, F]
+    assert "TCP port 8081 on 127.0.0.1 is already in use" in str(error)
+    await world.stop()
+
+
 async def test_a_broken_event_callback_does_not_stop_supervision() -> None:
     world = World({"svc": [Script(exit_at=5), Script()]})
 

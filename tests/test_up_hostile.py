@@ -157,3 +157,59 @@ def test_a_crash_loop_says_which_service_how_it_ended_and_its_last_lines(tmp_pat
         "bind: address already in use, api_key=***",
     ]
     assert events[-1] == {**events[-1], "event": "stopped", "reason": "fatal"}
+
+
+def test_a_busy_fixed_control_api_port_is_a_port_busy_error(tmp_path: Path) -> None:
+    """Issue 15.8: a busy `ports.control_api` ended in a traceback (exit 1, no event)."""
+    import json
+
+    env = up_env(tmp_path, LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        up = start_up({**env, "VOICE_SIDECAR_PORTS_CONTROL_API": str(port)}, pump=False)
+        out, err = up.proc.communicate(timeout=60)
+    finally:
+        busy.close()
+    assert up.proc.returncode == 6, err
+    assert "Traceback" not in err
+    assert f"TCP port {port} on 127.0.0.1 (control API)" in err
+    assert "VOICE_SIDECAR_PORTS_CONTROL_API" in err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e.get("code") for e in events if e["event"] == "error"] == ["port_busy"]
+
+
+def test_an_agent_port_taken_after_the_check_is_named(tmp_path: Path) -> None:
+    """Issue 15.8: the agent's health port, taken by another program after the port check,
+    ended in exit 7 without naming the port. Here livekit-server itself takes it."""
+    import json
+    import sys
+
+    env = up_env(tmp_path)
+    health = int(env["VOICE_SIDECAR_PORTS_AGENT_HEALTH"])
+    fake = write_fake_binary(tmp_path / "fake")
+    squatter = tmp_path / "bin" / "livekit-server"
+    squatter.parent.mkdir()
+    squatter.write_text(
+        f"#!{sys.executable}\n"
+        "import os, socket, sys\n"
+        "s = socket.socket()\n"
+        f"s.bind(('127.0.0.1', {health}))\n"
+        "s.listen()\n"
+        "s.set_inheritable(True)\n"
+        f"os.execv({str(fake)!r}, [{str(fake)!r}, *sys.argv[1:]])\n",
+        encoding="utf-8",
+    )
+    squatter.chmod(0o755)
+    up = start_up({**env, "LIVEKIT_SERVER_BIN": str(squatter)}, "--no-stdin-watch", pump=False)
+    out, err = up.proc.communicate(timeout=240)
+    assert up.proc.returncode == 6, err[-2000:]
+    events = [json.loads(line) for line in out.splitlines()]
+    error = next(e for e in events if e["event"] == "error" and e["fatal"])
+    assert error["code"] == "port_busy"
+    assert f"TCP port {health} on 127.0.0.1 (agent worker health)" in error["message"]
+    assert "VOICE_SIDECAR_PORTS_AGENT_HEALTH" in error["message"]
+    assert error["service"] == "agent"
+    assert events[-1]["event"] == "stopped"

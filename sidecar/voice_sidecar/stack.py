@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,8 @@ from .llm_client import check_llm_reachable
 from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
+from .ports import PortBusyError, PortNeed, check_ports, first_busy, port_busy_error, port_needs
 from .redaction import Redactor
-from .ports import check_ports, port_needs
 from .secret_store import ENV_FOR_KEY, LiveKitCredentials, validate_api_key, without_secrets
 from .settings import Settings
 from .settings_loader import with_value
@@ -62,6 +62,24 @@ def sidecar_argv(extra: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "voice_sidecar", *extra]
 
 
+@dataclass
+class PortConflicts:
+    """Which service could not start because a port it needs was taken after the start-up
+    check (another program was quicker): named in the final events, exit code 6."""
+
+    found: dict[str, PortBusyError] = field(default_factory=dict)
+
+    def diagnose(self, service: str, needs: list[PortNeed]) -> Callable[[], str | None]:
+        def check() -> str | None:
+            busy = first_busy(needs)
+            if busy is None:
+                return None
+            self.found[service] = port_busy_error(busy)
+            return str(self.found[service])
+
+        return check
+
+
 def service_specs(
     *,
     settings: Settings,
@@ -70,8 +88,13 @@ def service_specs(
     credentials: LiveKitCredentials,
     environ: Mapping[str, str],
     agent_args: Sequence[str],
+    conflicts: PortConflicts | None = None,
 ) -> list[ServiceSpec]:
     ports = settings.ports
+    conflicts = conflicts or PortConflicts()
+    needs = port_needs(ports)
+    livekit_needs = [n for n in needs if n.setting.startswith("ports.livekit_")]
+    agent_needs = [n for n in needs if n.setting == "ports.agent_health"]
     livekit_url = f"ws://127.0.0.1:{ports.livekit_http}"
     # our own socket probes: a shortage of descriptors here reads as inconclusive, not as a
     # sick service (supervisor/resources.py)
@@ -94,6 +117,7 @@ def service_specs(
             ready_probe=livekit_health,
             live_probe=livekit_health,
             ready_timeout_s=30.0,
+            diagnose=conflicts.diagnose("livekit-server", livekit_needs),
         ),
         ServiceSpec(
             name="agent",
@@ -103,6 +127,7 @@ def service_specs(
             live_probe=agent_health,
             # loading and warming the speech models takes seconds, more on a first run
             ready_timeout_s=180.0,
+            diagnose=conflicts.diagnose("agent", agent_needs),
         ),
     ]
 
@@ -308,6 +333,7 @@ async def _run_claimed(
             message=event.message,
         )
 
+    conflicts = PortConflicts()
     supervisor = Supervisor(
         service_specs(
             settings=settings,
@@ -316,6 +342,7 @@ async def _run_claimed(
             credentials=credentials,
             environ=context.environ,
             agent_args=options.agent_args,
+            conflicts=conflicts,
         ),
         on_event=on_service,
     )
@@ -346,6 +373,18 @@ async def _run_claimed(
         }
     )
 
+    def _report_fatal(service: str, message: str) -> int:
+        """The final error event of a service that failed for good; the exit code."""
+        details = fatal_details(service, supervisor, context.redactor)
+        conflict = conflicts.found.get(service)
+        if conflict is not None:
+            events.error("port_busy", str(conflict), fatal=True, **details)
+            return conflict.exit_code
+        events.error(
+            "service_fatal", f"{message}; see the log at {log_file}", fatal=True, **details
+        )
+        return EXIT_FATAL
+
     exit_code = 0
     try:
         start: asyncio.Future[Any] = asyncio.ensure_future(supervisor.start())
@@ -355,14 +394,8 @@ async def _run_claimed(
             try:
                 start.result()
             except SupervisorStartError as exc:
-                events.error(
-                    "service_fatal",
-                    f"{exc}; see the log at {log_file}",
-                    fatal=True,
-                    **fatal_details(exc.event.service, supervisor, context.redactor),
-                )
                 request_stop("fatal")
-                return EXIT_FATAL
+                return _report_fatal(exc.event.service, str(exc))
             events.emit(
                 "ready",
                 control_url=f"http://127.0.0.1:{port_box[0]}",
@@ -377,15 +410,11 @@ async def _run_claimed(
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if fatal in done:
                 event = fatal.result()
-                events.error(
-                    "service_fatal",
-                    f"{event.service} keeps crashing ({event.message or 'no detail'}); "
-                    f"see the log at {log_file}",
-                    fatal=True,
-                    **fatal_details(event.service, supervisor, context.redactor),
-                )
                 request_stop("fatal")
-                exit_code = EXIT_FATAL
+                exit_code = _report_fatal(
+                    event.service,
+                    f"{event.service} keeps crashing ({event.message or 'no detail'})",
+                )
             else:
                 fatal.cancel()
             llm_check.cancel()

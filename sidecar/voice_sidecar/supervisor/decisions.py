@@ -16,6 +16,9 @@ class FailureKind(Enum):
     NOT_READY = "not_ready"
     EXITED = "exited"
     UNHEALTHY = "unhealthy"
+    CONFLICT = "conflict"
+    """It exited before it was ready and ``ServiceSpec.diagnose`` found why (a taken port):
+    restarting cannot help."""
     NO_RESOURCES = "no_resources"
     """The supervisor itself ran short (descriptors, memory) starting the child: retried
     after a backoff, never counted as a crash of the service."""
@@ -30,7 +33,11 @@ class Failure:
 
     @property
     def before_ready(self) -> bool:
-        return self.kind in (FailureKind.EXITED_BEFORE_READY, FailureKind.NOT_READY)
+        return self.kind in (
+            FailureKind.EXITED_BEFORE_READY,
+            FailureKind.NOT_READY,
+            FailureKind.CONFLICT,
+        )
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ def decide_restart(
     """
     if failure.kind is FailureKind.SPAWN_FAILED:
         return GiveUp("the program cannot be started")
+    if failure.kind is FailureKind.CONFLICT:
+        return GiveUp("not restarting")
     recent = recent_restarts(policy, restart_times, now)
     if failure.kind is FailureKind.NO_RESOURCES:
         return Restart(max(backoff_delay(policy, recent), policy.backoff_base_s), counted=False)

@@ -172,6 +172,10 @@ class ServiceRunner:
             self.settled.set()
             failure = await self._monitor(child)
         await self._stop_child()
+        if failure.kind is FailureKind.EXITED_BEFORE_READY and self.spec.diagnose is not None:
+            found = self.spec.diagnose()
+            if found:
+                failure = Failure(FailureKind.CONFLICT, found, failure.returncode)
         self._last_returncode = failure.returncode
         self._last_output = tuple(child.output_tail())  # drained by the stop
         return failure
