@@ -210,3 +210,48 @@ def test_wrong_api_key_is_refused_without_echoing_it(
     )
     _assert_one_line_error(proc, 3, "rejected the API key")
     assert "sk-wrong-secret-123" not in proc.stderr + proc.stdout
+
+
+def test_with_logging_file_every_line_is_written_once(tmp_path: Path) -> None:
+    """Issue 15.9: with logging.file set, the CLI and `up` each added a handler for the file
+    (every line twice), and `up`'s agent wrote the file itself as well (three times)."""
+    import logging
+
+    from voice_sidecar.cli import configure_logging
+    from voice_sidecar.log import add_file_handler
+    from voice_sidecar.redaction import Redactor
+    from voice_sidecar.settings import LoggingSettings
+
+    path = tmp_path / "log" / "voice-sidecar.log"
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        configure_logging(LoggingSettings(level="info", file=str(path)), Redactor())
+        add_file_handler(path, level=logging.INFO, rotate=True)  # what `up` does
+        logging.getLogger("voice_sidecar").warning("one line, once")
+        for handler in root.handlers:
+            handler.flush()
+        assert path.read_text(encoding="utf-8").count("one line, once") == 1
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_a_supervised_child_leaves_the_log_file_to_its_supervisor(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "child.log"
+    env = {**os.environ, "VOICE_SIDECAR_SUPERVISED": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "voice_sidecar", "--set", f"logging.file={path}", "config", "show"],
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    assert not path.exists()

@@ -124,3 +124,23 @@ async def test_reachability_check_reports_a_bad_key(llm_server: FakeLlmServer) -
 def test_endpoint_label_hides_paths_and_queries() -> None:
     assert endpoint_label("https://user:tok@example.test:8443/v1?key=abc") == "example.test:8443"
     assert endpoint_label("https://api.studio.nebius.com/v1/") == "api.studio.nebius.com"
+
+
+async def test_the_start_check_honours_llm_timeout() -> None:
+    """Issue 15.9: the start-up check waited 5 s although llm.timeout_s was 3."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts (in the backlog) and never answers
+    port = silent.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(LLMUnreachableError, match=r"did not answer within 0\.5s"):
+            await check_llm_reachable(
+                LlmSettings(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=0.5)
+            )
+        assert time.monotonic() - started < 2.0
+    finally:
+        silent.close()

@@ -49,5 +49,12 @@ def test_the_agent_gets_the_llm_keys_and_its_livekit_pair_only() -> None:
     assert env["VOICE_SIDECAR_LLM_API_KEY"] == ENVIRON["VOICE_SIDECAR_LLM_API_KEY"]
     assert env["LIVEKIT_API_SECRET"] == CREDENTIALS.api_secret
     assert env["LIVEKIT_API_KEY"] == CREDENTIALS.api_key
+    assert env["VOICE_SIDECAR_SUPERVISED"] == "1"  # issue 15.9: it does not write our log file
     for name in ("OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "LIVEKIT_KEYS"):
         assert name not in env
+
+
+def test_the_supervised_marker_is_not_taken_for_a_setting() -> None:
+    from voice_sidecar import log, settings_loader
+
+    assert log.SUPERVISED_VARIABLE == settings_loader.SUPERVISED_VARIABLE

@@ -121,19 +121,25 @@ def _cause(exc: BaseException) -> str:
     )
 
 
-async def check_llm_reachable(settings: LlmSettings, *, timeout_s: float = 5.0) -> None:
-    """Fail fast, with one line, when the endpoint is down or refuses the key.
+async def check_llm_reachable(settings: LlmSettings, *, timeout_s: float | None = None) -> None:
+    """Fail fast, with one line, when the endpoint is down or refuses the key. Waits at most
+    ``timeout_s``, by default the endpoint's own ``llm.timeout_s``.
 
     ``GET {base_url}/models`` needs no tokens; a server without that route
     (404/405) still proves it is up.
     """
     where = endpoint_label(settings.base_url)
+    timeout_s = settings.timeout_s if timeout_s is None else timeout_s
     url = settings.base_url.rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {settings.api_key or _PLACEHOLDER_KEY}"}
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client:
+        # one bound for the whole check: httpx's timeout is per phase (connect, each read)
+        async with (
+            asyncio.timeout(timeout_s),
+            httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client,
+        ):
             response = await client.get(url, headers=headers)
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise LLMUnreachableError(
             f"the LLM at {where} did not answer within {timeout_s:g}s; check --llm-base-url "
             "and that the server is running"

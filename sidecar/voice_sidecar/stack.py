@@ -32,6 +32,7 @@ from .livekit_server.server_config import (
     server_environment,
 )
 from .llm_client import check_llm_reachable
+from .log import SUPERVISED_VARIABLE
 from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
@@ -105,6 +106,7 @@ def service_specs(
     agent_env = {k: v for k, v in without_secrets(environ).items() if not k.startswith("LIVEKIT_")}
     agent_env |= {name: environ[name] for name in ENV_FOR_KEY.values() if environ.get(name)}
     agent_env |= {
+        SUPERVISED_VARIABLE: "1",  # its output reaches our log file through us
         "LIVEKIT_URL": livekit_url,
         "LIVEKIT_API_KEY": credentials.api_key,
         "LIVEKIT_API_SECRET": credentials.api_secret,
