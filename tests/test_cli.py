@@ -384,3 +384,43 @@ def test_converse_shows_each_turn_as_it_completes_and_keeps_them_on_ctrl_c(
     assert "of 3 turns" in err
     assert "Traceback" not in err
     assert "".join(shown).count("[1] user:") == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--stt-compute-type", "float99"], "not a CTranslate2 compute type; did you mean float32"),
+        (["--stt-compute-type", "float16"], "cannot run Whisper with compute type 'float16'"),
+        (
+            ["--stt-model", "tiny-en"],
+            "no Whisper model is called 'tiny-en'; did you mean 'tiny.en'",
+        ),
+    ],
+)
+def test_a_wrong_speech_option_names_the_option_not_a_model_to_delete_or_pull(
+    speech: SpeechFiles, flags: list[str], fragment: str
+) -> None:
+    """Issue 15.12: `--stt-compute-type float99` advised deleting a healthy model, and
+    `--stt-model tiny-en` suggested `models pull tiny-en`, a name the catalog does not have."""
+    model = [] if "--stt-model" in flags else ["--stt-model", "tiny.en"]
+    proc = _run("transcribe", str(speech("Hello there.")), "--stt-device", "cpu", *model, *flags)
+    _assert_one_line_error(proc, 2, fragment)
+    assert "delete" not in proc.stderr
+    assert "models pull" not in proc.stderr
+
+
+def test_an_unknown_voice_suggests_the_nearest_catalog_voice(speech: SpeechFiles) -> None:
+    proc = _run(
+        "converse",
+        str(speech("Hello there.")),
+        "--stt-model",
+        "tiny.en",
+        "--tts-voice",
+        "en_US-joe-mediun",
+        "--llm-base-url",
+        "http://127.0.0.1:9/v1",
+        "--no-llm-check",
+    )
+    _assert_one_line_error(proc, 2, "no Piper voice is called 'en_US-joe-mediun'; did you mean")
+    assert "'en_US-joe-medium'" in proc.stderr
+    assert "models pull" not in proc.stderr
