@@ -131,6 +131,8 @@ def test_converse_barge_in_text_report(speech: SpeechFiles, llm_server: FakeLlmS
     assert "[interrupted]" in proc.stdout
     assert "barge-in silenced the agent after" in proc.stdout
     assert "Sure, I will be quiet." in proc.stdout
+    # issue 15.13: with no --llm-model, the one model the endpoint serves is used, not Nebius's
+    assert {r.body.get("model") for r in llm_server.chat_requests()} == {"fake-model"}
 
 
 def _closed_port() -> int:
@@ -424,3 +426,32 @@ def test_an_unknown_voice_suggests_the_nearest_catalog_voice(speech: SpeechFiles
     _assert_one_line_error(proc, 2, "no Piper voice is called 'en_US-joe-mediun'; did you mean")
     assert "'en_US-joe-medium'" in proc.stderr
     assert "models pull" not in proc.stderr
+
+
+def test_a_model_the_local_llm_does_not_serve_is_refused_at_the_start(
+    speech: SpeechFiles, llm_server: FakeLlmServer
+) -> None:
+    """Issue 15.13: the start check passed although /v1/models did not list the model, and
+    every turn then failed (exit 0)."""
+    proc = _run(
+        "converse",
+        str(speech("Hello there.")),
+        "--llm-base-url",
+        llm_server.base_url,
+        "--llm-model",
+        "llama3.1",
+    )
+    _assert_one_line_error(proc, 3, "does not serve model 'llama3.1'; it serves fake-model")
+    assert llm_server.chat_requests() == []
+
+
+def test_a_local_llm_refusing_the_key_names_its_own_key(
+    speech: SpeechFiles, llm_server: FakeLlmServer
+) -> None:
+    """Issue 15.13: a 401 from a local server said to set NEBIUS_API_KEY, which that server
+    never receives."""
+    llm_server.behaviour.required_api_key = "local-secret-key"
+    proc = _run("converse", str(speech("Hello there.")), "--llm-base-url", llm_server.base_url)
+    _assert_one_line_error(proc, 3, "rejected the API key (HTTP 401)")
+    assert "VOICE_SIDECAR_LLM_API_KEY" in proc.stderr
+    assert "NEBIUS_API_KEY" not in proc.stderr

@@ -19,6 +19,7 @@ from voice_sidecar.persona import (
     parse_session_request,
 )
 from voice_sidecar.settings import PersonaSettings, Settings
+from voice_sidecar.settings_loader import with_value
 
 if TYPE_CHECKING:
     from voice_sidecar.converse.runner import ConversationResult, TurnResult
@@ -112,7 +113,14 @@ def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
             "(store it with 'voice-sidecar key set' or set NEBIUS_API_KEY)"
         )
     elif not args.no_llm_check:
-        asyncio.run(check_llm_reachable(settings.llm))
+        model = asyncio.run(
+            check_llm_reachable(
+                settings.llm, model_given=context.loaded.sources.get("llm.model") != "default"
+            )
+        )
+        if model != settings.llm.model:
+            logger.warning("the LLM serves one model, %r: using it (--llm-model to choose)", model)
+            settings = with_value(settings, "llm.model", model)
     started = time.perf_counter()
     runtime = SpeechRuntime.load(
         settings, model_paths(settings), progress=TerminalProgressBar(sys.stderr)
