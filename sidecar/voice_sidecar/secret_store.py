@@ -12,6 +12,7 @@ import queue
 import re
 import secrets
 import string
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -68,10 +69,23 @@ class SecretValueError(UserFacingError):
     """A secret's value is not acceptable."""
 
 
-_NO_BACKEND_FIX = (
-    "on Linux install and unlock a Secret Service (GNOME Keyring or KWallet); "
-    "or set the key in the environment instead (NEBIUS_API_KEY)"
-)
+def _no_backend_reason() -> str:
+    """Why no keyring works, in this system's words (short: callers add what to do)."""
+    if sys.platform.startswith("linux"):
+        return "no Secret Service (GNOME Keyring or KWallet) is running and unlocked"
+    if sys.platform == "darwin":
+        return "the macOS Keychain cannot be reached"
+    return "the Windows Credential Manager cannot be reached"
+
+
+def missing_key_advice(name: KeyName, problem: str | None) -> str:
+    """The one way to give a missing key on this system: the keyring when it works, else the
+    environment variable (never 'key set', which cannot work without a keyring)."""
+    variable = ENV_FOR_KEY[name]
+    if problem:
+        return f"the OS keyring cannot be used ({problem}); set {variable} in the environment"
+    suffix = "" if name == "nebius" else f" {name}"
+    return f"store it with 'voice-sidecar key set{suffix}' (or set {variable})"
 
 
 def _plaintext_backend(backend: object) -> bool:
@@ -180,7 +194,7 @@ class SecretStore:
 
             if isinstance(exc, NoKeyringError):
                 raise KeyringUnavailableError(
-                    f"no OS keyring is available; {_NO_BACKEND_FIX}"
+                    f"no OS keyring is available: {_no_backend_reason()}"
                 ) from None
             if isinstance(exc, BackendError):
                 raise KeyringError(
@@ -201,11 +215,11 @@ class SecretStore:
 
         backend = keyring.get_keyring()
         if isinstance(backend, fail.Keyring):
-            raise KeyringUnavailableError(f"no OS keyring is available; {_NO_BACKEND_FIX}")
+            raise KeyringUnavailableError(f"no OS keyring is available: {_no_backend_reason()}")
         if _plaintext_backend(backend) and not self._explicit_backend:
             raise KeyringUnavailableError(
-                "the only keyring found stores secrets in a plaintext file, which is refused; "
-                f"{_NO_BACKEND_FIX} (or choose a backend with PYTHON_KEYRING_BACKEND)"
+                "the only keyring found stores secrets in a plaintext file, which is refused "
+                "(choose one with PYTHON_KEYRING_BACKEND)"
             )
         self._backend = backend
         return backend

@@ -38,7 +38,13 @@ from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
 from .ports import PortBusyError, PortNeed, check_ports, first_busy, port_busy_error, port_needs
 from .redaction import Redactor
-from .secret_store import ENV_FOR_KEY, LiveKitCredentials, validate_api_key, without_secrets
+from .secret_store import (
+    ENV_FOR_KEY,
+    LiveKitCredentials,
+    missing_key_advice,
+    validate_api_key,
+    without_secrets,
+)
 from .settings import Settings
 from .settings_loader import with_value
 from .supervisor.events import ServiceEvent
@@ -231,7 +237,7 @@ def run_credentials() -> LiveKitCredentials:
 
 def missing_key_message(state: KeyState) -> str:
     if state.problem:
-        return f"No Nebius API key: {state.problem}."
+        return f"No Nebius API key: {missing_key_advice('nebius', state.problem)}."
     return "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY."
 
 
@@ -244,6 +250,8 @@ class StackOptions:
     agent_args: Sequence[str]
     dev_origins: Sequence[str]
     log_file: Path
+    report_missing_key: bool = True
+    """False when the caller already told the user (``start`` says it once, at the start)."""
 
 
 async def run_stack(context: CommandContext, events: EventWriter, options: StackOptions) -> int:
@@ -301,7 +309,7 @@ async def _run_claimed(
     )
 
     def on_key(state: KeyState) -> None:
-        if state.state == "missing" and settings.llm.needs_api_key:
+        if state.state == "missing" and settings.llm.needs_api_key and options.report_missing_key:
             events.error("missing_api_key", missing_key_message(state), fatal=False)
 
     # read in the background from now on: a locked keyring delays nothing (KeyStatusCache)
