@@ -10,7 +10,7 @@ stdin, stdout, stderr and environment, passes SIGTERM on by being in the same pr
 (the supervisor signals the group), reaps every orphan, and ends with the service's own
 exit code or signal once the service and everything it left behind are gone.
 
-``python -m voice_sidecar.supervisor.keeper --parent PID -- ARGV...`` (the frozen
+``python -I .../supervisor/keeper.py --parent PID -- ARGV...`` (the frozen
 executable: ``voice-sidecar _keeper --parent PID -- ARGV...``; ``spawner.keeper_command``).
 Nothing in the package imports this module: it only ever runs as a program.
 """
@@ -27,6 +27,11 @@ import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 
+# imported before any signal handler is armed: a handler that imported it could be entered
+# again while that import runs and find a half-made module (a kill -9 of the supervisor
+# then left the tree alive)
+import psutil
+
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _LEFTOVER_GRACE_S = 2.0
@@ -41,8 +46,6 @@ def _prctl(option: int, value: int) -> None:
 
 def _descendants() -> list[int]:
     """Every process below us (a subreaper: orphans of our tree are our children)."""
-    import psutil
-
     try:
         return [p.pid for p in psutil.Process().children(recursive=True)]
     except psutil.Error:
@@ -116,7 +119,13 @@ def main(args: Sequence[str]) -> None:
         print("voice-sidecar: error: the keeper needs -- and a command", file=sys.stderr)
         os._exit(2)
 
+    dying = False
+
     def supervisor_died(signum: int, frame: FrameType | None) -> None:
+        nonlocal dying
+        if dying:  # a second signal during the first one's work
+            return
+        dying = True
         _kill_tree()
         os._exit(128 + signal.SIGHUP)
 
