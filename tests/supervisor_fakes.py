@@ -8,8 +8,10 @@ and every timestamp is exact.
 from __future__ import annotations
 
 import asyncio
+import errno
 import heapq
 import itertools
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -81,6 +83,7 @@ class Script:
     ignores_term: bool = False
     term_takes: float = 0.1
     spawn_error: bool = False
+    spawn_errno: int = errno.ENOENT
 
 
 @dataclass
@@ -123,6 +126,9 @@ class FakeChild:
         self.calls.append("kill_tree")
         self.exit(-9)
 
+    def output_tail(self) -> list[str]:
+        return [f"pid {self.pid} says goodbye"]
+
     async def release(self) -> None:
         self.calls.append("release")
         for timer in self._timers:
@@ -136,6 +142,7 @@ class FakeSpawner:
         self.clock = clock
         self.scripts = scripts
         self.children: list[FakeChild] = []
+        self.spawns = 0
         self._pids = itertools.count(1000)
 
     @property
@@ -143,9 +150,10 @@ class FakeSpawner:
         return self.children[-1] if self.children else None
 
     async def spawn(self, spec: ServiceSpec) -> FakeChild:
-        script = self.scripts[min(len(self.children), len(self.scripts) - 1)]
+        script = self.scripts[min(self.spawns, len(self.scripts) - 1)]
+        self.spawns += 1
         if script.spawn_error:
-            raise FileNotFoundError(2, "No such file or directory")
+            raise OSError(script.spawn_errno, os.strerror(script.spawn_errno))
         child = FakeChild(next(self._pids), script, self.clock, self.clock.now)
         self.children.append(child)
         if script.exit_at is not None:

@@ -151,3 +151,64 @@ def test_keyring_key_reaches_the_llm_and_never_the_logs(
     assert llm_server.chat_requests()[-1].headers["Authorization"] == f"Bearer {KEY}"
     assert "DEBUG" in proc.stderr
     assert KEY not in proc.stdout + proc.stderr
+
+
+NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+
+
+def test_key_set_without_a_keyring_says_so_before_asking() -> None:
+    """Issue 15.14: `key set` asked for the key and only then said the keyring was refused."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voice_sidecar", "key", "set", "--stdin"],
+        stdin=subprocess.PIPE,  # left open: a key set that reads first never returns
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **NO_KEYRING},
+    )
+    try:
+        proc.wait(30)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("voice-sidecar: error: cannot store the Nebius API key: the OS ")
+    assert lines[0].endswith("set NEBIUS_API_KEY in the environment")
+
+
+def test_key_status_without_a_keyring_gives_one_way() -> None:
+    """Issue 15.14: `key status` said to store the key with `key set`, then that the keyring
+    could not be read."""
+    proc = _run("key", "status", **NO_KEYRING)
+    assert proc.returncode == 1
+    assert proc.stdout.count("\n") == 1, proc.stdout
+    assert "set NEBIUS_API_KEY in the environment" in proc.stdout
+    assert "key set" not in proc.stdout
+
+
+def test_config_show_is_not_stamped_with_the_keyring_warning() -> None:
+    proc = _run("config", "show", **NO_KEYRING)
+    assert proc.returncode == 0, proc.stderr
+    assert "keyring" not in proc.stderr.lower()
+
+
+def test_agent_without_a_livekit_pair_names_the_livekit_pair() -> None:
+    """Issue 15.14: `agent` said to set NEBIUS_API_KEY when what was missing was the LiveKit
+    key pair."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "voice_sidecar", "agent"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, **NO_KEYRING, "NEBIUS_API_KEY": KEY},
+        check=False,
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("voice-sidecar: error: no LiveKit key pair: set LIVEKIT_API_KEY and ")
+    assert "NEBIUS_API_KEY" not in last

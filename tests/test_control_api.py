@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
@@ -10,11 +11,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from livekit import api
 
 from voice_sidecar.control_api.app import build_app, new_token
-from voice_sidecar.control_api.guard import MAX_BODY_BYTES
+from voice_sidecar.control_api.limits import MAX_BODY_BYTES
+from voice_sidecar.control_api.server import ControlServer
 from voice_sidecar.control_api.session_tokens import mint_session
 from voice_sidecar.persona import SessionRequest, session_request_from_metadata
 from voice_sidecar.secret_store import (
@@ -55,7 +56,7 @@ class RecordingBackend:
     def key_status(self) -> dict[str, Any]:
         return {"available": "nebius" in self.stored, "source": "keyring"}
 
-    def store_key(self, name: str, key: str) -> None:
+    async def store_key(self, name: str, key: str) -> None:
         key = validate_api_key(key)
         if not self.keyring_works:
             raise KeyringUnavailableError("no OS keyring is available; set NEBIUS_API_KEY")
@@ -85,14 +86,25 @@ async def control() -> AsyncIterator[Api]:
     app = build_app(
         backend, token=token, port_ref=lambda: port_box[0], dev_origins={"http://localhost:5173"}
     )
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port_box[0] = int(runner.addresses[0][1])
+    server = ControlServer(app)
+    port_box[0] = await server.start()
     async with aiohttp.ClientSession() as session:
         yield Api(f"http://127.0.0.1:{port_box[0]}", port_box[0], token, backend, session)
-    await runner.cleanup()
+    await server.close()
+
+
+async def raw_exchange(port: int, request: bytes) -> tuple[int, bytes]:
+    """Send bytes as they are (no client library tidies them up); the status and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 async def _call(api_: Api, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
@@ -326,3 +338,58 @@ async def test_fuzzed_requests_never_cause_a_500(control: Api) -> None:
                 response.headers.get("Content-Type", "").startswith("application/json")
                 or response.status == 204
             )
+
+
+def _raw(api_: Api, method: str, path: str, headers: dict[str, bytes], body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1".encode(), f"Host: 127.0.0.1:{api_.port}".encode()]
+    lines += [name.encode() + b": " + value for name, value in headers.items()]
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(
+    ("case", "headers", "body", "status", "code"),
+    [
+        (
+            "undecodable bytes in Authorization",
+            {"Authorization": b"Bearer \xff\xfe"},
+            b"",
+            401,
+            "unauthorized",
+        ),
+        ("undecodable bytes alone", {"Authorization": b"\xff\xfe"}, b"", 401, "unauthorized"),
+        ("a 20,000-deep array", {}, b"[" * 20_000 + b"]" * 20_000, 400, "bad_json"),
+        ("a 5,000-digit integer", {}, b'{"version": ' + b"9" * 5_000 + b"}", 400, "bad_json"),
+        ("NaN", {}, b'{"version": NaN}', 400, "bad_json"),
+        ("a JSON string", {}, b'"{\\"version\\": 1}"', 422, "invalid_session_request"),
+        ("version true", {}, b'{"version": true}', 422, "invalid_session_request"),
+    ],
+)
+async def test_malformed_requests_are_4xx_never_500(
+    control: Api, case: str, headers: dict[str, bytes], body: bytes, status: int, code: str
+) -> None:
+    """Issue 15.3: these were HTTP 500 (the first before authentication): an undecodable
+    Authorization header broke the token comparison, and json.loads raised RecursionError and
+    ValueError past the handler's error mapping."""
+    sent = {"Authorization": f"Bearer {control.token}".encode(), **headers}
+    if body:
+        sent |= {"Content-Type": b"application/json", "Content-Length": str(len(body)).encode()}
+    got, answer = await raw_exchange(control.port, _raw(control, "POST", "/session", sent, body))
+    assert got == status, (case, answer[:300])
+    assert json.loads(answer)["error"]["code"] == code
+
+
+async def test_a_chunked_body_must_be_json_too(control: Api) -> None:
+    """Issue 15.3: a chunked text/plain body has no Content-Length and was accepted (200)."""
+    chunk = b'{"version": 1}'
+    body = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
+    headers = {
+        "Authorization": f"Bearer {control.token}".encode(),
+        "Content-Type": b"text/plain",
+        "Transfer-Encoding": b"chunked",
+    }
+    got, answer = await raw_exchange(control.port, _raw(control, "POST", "/session", headers, body))
+    assert (got, json.loads(answer)["error"]["code"]) == (415, "not_json")
+    headers["Content-Type"] = b"application/json"
+    got, answer = await raw_exchange(control.port, _raw(control, "POST", "/session", headers, body))
+    assert got == 200, answer

@@ -105,7 +105,34 @@ async def test_refused_connection_is_described() -> None:
 
 
 async def test_reachability_check_passes_for_a_live_server(llm_server: FakeLlmServer) -> None:
-    await check_llm_reachable(LlmSettings(base_url=llm_server.base_url))
+    settings = LlmSettings(base_url=llm_server.base_url, model="fake-model")
+    assert await check_llm_reachable(settings) == "fake-model"
+    # no model chosen: the only one served is used rather than Nebius's default
+    default = LlmSettings(base_url=llm_server.base_url)
+    assert await check_llm_reachable(default, model_given=False) == "fake-model"
+
+
+@pytest.mark.parametrize(
+    ("configured", "given", "served", "chosen"),
+    [
+        ("m", True, None, "m"),  # the endpoint does not list its models
+        ("m", True, [], "m"),
+        ("m", True, ["a", "m"], "m"),
+        ("nebius-default", False, ["llama"], "llama"),
+        ("nebius-default", False, ["a", "b"], LLMUnreachableError),
+        ("m", True, ["llama"], LLMUnreachableError),
+    ],
+)
+def test_choose_model(
+    configured: str, given: bool, served: list[str] | None, chosen: object
+) -> None:
+    from voice_sidecar.llm_client import choose_model
+
+    if chosen is LLMUnreachableError:
+        with pytest.raises(LLMUnreachableError, match="choose one with --llm-model"):
+            choose_model(configured, given=given, served=served, where="h:1")
+    else:
+        assert choose_model(configured, given=given, served=served, where="h:1") == chosen
 
 
 async def test_reachability_check_names_a_refused_port() -> None:
@@ -124,3 +151,23 @@ async def test_reachability_check_reports_a_bad_key(llm_server: FakeLlmServer) -
 def test_endpoint_label_hides_paths_and_queries() -> None:
     assert endpoint_label("https://user:tok@example.test:8443/v1?key=abc") == "example.test:8443"
     assert endpoint_label("https://api.studio.nebius.com/v1/") == "api.studio.nebius.com"
+
+
+async def test_the_start_check_honours_llm_timeout() -> None:
+    """Issue 15.9: the start-up check waited 5 s although llm.timeout_s was 3."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts (in the backlog) and never answers
+    port = silent.getsockname()[1]
+    try:
+        started = time.monotonic()
+        with pytest.raises(LLMUnreachableError, match=r"did not answer within 0\.5s"):
+            await check_llm_reachable(
+                LlmSettings(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=0.5)
+            )
+        assert time.monotonic() - started < 2.0
+    finally:
+        silent.close()

@@ -57,7 +57,7 @@ def test_missing_keys_keep_defaults() -> None:
         ({"version": 1, "persona": {"name": 5}}, "persona.name must be a string"),
         ({"version": 1, "persona": {"name": "  "}}, "persona.name must not be empty"),
         ({"version": 1, "persona": {"name": "x" * 65}}, "the limit is 64"),
-        ({"version": 1, "persona": {"language": "en; rm"}}, "language code"),
+        ({"version": 1, "persona": {"language": "en; rm"}}, "not a language Whisper knows"),
         ({"version": 1, "persona": {"mood": "happy"}}, "unknown keys: mood"),
         ({"version": 1, "history": {}}, "history must be a list"),
         ({"version": 1, "history": [{"role": "system", "text": "x"}]}, "history[0].role"),
@@ -89,3 +89,36 @@ def test_malformed_metadata_falls_back_to_defaults(
     assert request.history == ()
     if raw in ("{broken", '{"version": 9}'):
         assert "malformed session metadata" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("[" * 20_000 + "]" * 20_000, "nests 20000 levels deep"),
+        ('{"version": 1, "history": ' + "[" * 5_000 + "]" * 5_000 + "}", "nests 5001 levels"),
+        ('{"version": ' + "9" * 5_000 + "}", "a number has 5000 characters"),
+        ('{"version": 1, "persona": {"name": "' + "x" * 200_000 + '"}}', "bytes; at most"),
+        ('{"version": NaN}', "NaN is not JSON"),
+        ('{"version": true}', "version True is not supported"),
+    ],
+)
+def test_hostile_metadata_falls_back_instead_of_crashing_the_agent(
+    raw: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15.4: deeply nested room or dispatch metadata raised RecursionError in the agent's
+    parser (a 5,000-digit number raised ValueError); now depth, size and numbers are bounded
+    before parsing, and the agent keeps its default persona with one warning."""
+    defaults = Persona(name="Fallback")
+    with caplog.at_level(logging.WARNING, logger="voice_sidecar"):
+        request = session_request_from_metadata(raw, defaults=defaults)
+    assert request.persona == defaults
+    assert reason in caplog.text
+    assert len(caplog.records[-1].getMessage()) < 300
+
+
+def test_brackets_inside_text_do_not_count_as_nesting() -> None:
+    text = "[" * 100 + ' "]]] {{{" '
+    request = parse_session_request({"version": 1, "history": [{"role": "user", "text": text}]})
+    assert request.history[0].text == text.strip()
+    again = parse_session_request(json.dumps({"version": 1, "persona": {"instructions": text}}))
+    assert again.persona.instructions == text.strip()

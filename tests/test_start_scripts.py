@@ -203,3 +203,70 @@ def test_the_shell_script_wants_python_3_11_before_setting_up(clone: Path, tmp_p
     assert result.returncode == 2
     assert "Python 3.11 or newer is needed" in result.stderr
     assert not (clone / "calls.log").exists()
+
+
+# -- setup-dev.sh, for real, with a stand-in Python ---------------------------------------------
+
+_FAKE_PYTHON = """#!/usr/bin/env bash
+# stands in for a Python: passes the version check unless OLD is set, makes a .venv of stubs
+log="$(pwd)/calls.log"
+if [ "$1" = "-c" ]; then [ -z "${OLD:-}" ]; exit; fi
+if [ "$1" = "-m" ] && [ "$2" = "venv" ]; then
+    mkdir -p "$3/bin"
+    cp "$0" "$3/bin/python"
+    printf '#!/usr/bin/env bash\\necho "uv $*" >> "%s"\\n' "$log" > "$3/bin/uv"
+    stub="$3/bin/voice-sidecar"
+    printf '#!/usr/bin/env bash\\n' > "$stub"
+    printf 'if [ "$1" = --version ]; then echo "voice-sidecar 0"; exit; fi\\n' >> "$stub"
+    printf 'echo "voice-sidecar ran" >> "%s"\\n' "$log" >> "$stub"
+    chmod +x "$3/bin/uv" "$stub"
+    echo "venv" >> "$log"
+fi
+"""
+
+
+@pytest.fixture
+def real_setup_clone(clone: Path, tmp_path: Path) -> tuple[Path, Path]:
+    shutil.copy2(SETUP, clone / "scripts" / "setup-dev.sh")
+    python = tmp_path / "python3"
+    python.write_text(_FAKE_PYTHON, encoding="utf-8")
+    python.chmod(0o755)
+    return clone, python
+
+
+def _setup(clone: Path, python: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(clone / "scripts" / "setup-dev.sh")],
+        cwd=clone,
+        env={**os.environ, "PYTHON": str(python), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_setup_dev_wants_python_3_11_before_creating_anything(
+    real_setup_clone: tuple[Path, Path],
+) -> None:
+    """Issue 15.18: on Python 3.10 setup-dev.sh ended in a resolver error and a half-built
+    .venv."""
+    clone, python = real_setup_clone
+    result = _setup(clone, python, OLD="1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "setup-dev: Python 3.11 or newer is needed; install it, or set PYTHON to one"
+    )
+    assert not (clone / ".venv").exists()
+
+
+def test_start_voice_after_setup_dev_does_not_set_up_again(
+    real_setup_clone: tuple[Path, Path],
+) -> None:
+    """Issue 15.18: the first start-voice.sh after setup-dev.sh set everything up again."""
+    clone, python = real_setup_clone
+    assert _setup(clone, python).returncode == 0
+    set_up = _calls(clone)
+    assert set_up[0] == "venv"
+    assert _run(clone, python=str(python)).returncode == 0
+    assert _calls(clone) == [*set_up, "voice-sidecar ran"]

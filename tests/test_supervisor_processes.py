@@ -238,6 +238,25 @@ async def test_kill_9_of_the_supervisor_takes_every_child_with_it(
     assert await asyncio.to_thread(wait_gone, pids.values(), 5.0) == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="subreaper is Linux")
+@pytest.mark.parametrize("kind", ["plain", "setsid", "orphan"])
+async def test_kill_9_of_the_supervisor_takes_the_grandchildren_too(
+    tmp_path: Path, reaper: Reaper, kind: str
+) -> None:
+    """Issue 15.5: only direct children got the parent-death signal, so a service's own
+    children in another session (setsid) or double-forked (orphan) outlived a kill -9 of the
+    supervisor. Each service now runs under a keeper, a subreaper that kills its whole tree
+    when the supervisor dies."""
+    process, pids = await _run_supervisor_script(tmp_path, "--grandchild", kind)
+    reaper.track(process.pid, *pids.values())
+    grandchildren = [pid for name, pid in pids.items() if "grandchild" in name]
+    assert len(grandchildren) == 2
+    assert not any(gone(pid) for pid in pids.values())
+    process.kill()
+    await asyncio.wait_for(process.wait(), 5)
+    assert await asyncio.to_thread(wait_gone, pids.values(), 5.0) == []
+
+
 async def test_without_a_parent_death_signal_children_exit_when_their_stdin_ends(
     tmp_path: Path, reaper: Reaper
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import logging
 from typing import Any
 
 import pytest
@@ -173,11 +175,22 @@ async def test_services_start_in_order_and_stop_in_reverse() -> None:
     assert stopped == ["agent", "server"]
 
 
-async def test_stop_is_polite_first_and_kills_after_the_grace_period() -> None:
+async def test_stop_is_polite_first_and_kills_after_the_grace_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     world = World({"polite": [Script()], "stubborn": [Script(ignores_term=True)]})
     await world.start()
     before = world.clock.now
-    await world.stop()
+    with caplog.at_level(logging.WARNING, logger="voice_sidecar.supervisor"):
+        await world.stop()
+    # issue 15.7: the escalation to SIGKILL was silent
+    escalations = [
+        r.getMessage() for r in caplog.records if "did not stop within" in r.getMessage()
+    ]
+    stubborn_pid = world.spawners["stubborn"].children[0].pid
+    assert escalations == [
+        f"stubborn: pid {stubborn_pid} did not stop within 2 s of being asked to; killing its tree"
+    ]
     polite = world.spawners["polite"].children[0]
     stubborn = world.spawners["stubborn"].children[0]
     assert polite.calls == ["request_stop", "kill_tree", "release"]
@@ -254,6 +267,54 @@ async def test_probe_exceptions_count_as_failures() -> None:
     await world.stop()
 
 
+async def test_our_own_descriptor_shortage_never_makes_a_healthy_service_fatal() -> None:
+    """Issue 15.1: with the supervisor out of descriptors every health check failed, the
+    restart failed with "Too many open files" (taken as "cannot be started") and `up` ended
+    FATAL within 10 s. A probe that cannot open its socket is inconclusive, and a spawn that
+    cannot create its pipes is retried without counting as a crash."""
+    short = True
+
+    async def probe() -> bool:
+        if short:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return True
+
+    world = World(
+        {"svc": [Script(), *[Script(spawn_error=True, spawn_errno=errno.EMFILE)] * 8, Script()]},
+        live_probe=probe,
+    )
+    await world.start()
+    await world.clock.run_for(120)
+    assert world.states() == [S, R], "an inconclusive probe restarted a healthy service"
+    short = False
+    await world.clock.run_for(10)
+    await world.stop()
+    assert world.states() == [S, R, STOP]
+
+
+async def test_a_spawn_short_of_descriptors_is_retried_not_fatal() -> None:
+    world = World({"svc": [*[Script(spawn_error=True, spawn_errno=errno.EMFILE)] * 8, Script()]})
+    await world.start()
+    states = world.states()
+    assert states == [RS] * 8 + [S, R], states
+    assert "not a fault of the service" in (world.events[0][1].message or "")
+    await world.stop()
+
+
+async def test_an_exit_before_ready_that_diagnose_explains_is_not_restarted() -> None:
+    """Issue 15.8: a port taken after the start-up check made the agent exit at once, three
+    times, and the crash loop named no port."""
+    world = World(
+        {"svc": [Script(ready_at=None, exit_at=0.5)]},
+        diagnose=lambda: "TCP port 8081 on 127.0.0.1 is already in use",
+    )
+    error = await world.start()
+    assert isinstance(error, SupervisorStartError)
+    assert world.states() == [S, F]
+    assert "TCP port 8081 on 127.0.0.1 is already in use" in str(error)
+    await world.stop()
+
+
 async def test_a_broken_event_callback_does_not_stop_supervision() -> None:
     world = World({"svc": [Script(exit_at=5), Script()]})
 
@@ -277,6 +338,9 @@ async def test_status_reports_pid_restarts_and_the_last_error() -> None:
     assert status.pid == world.spawners["svc"].children[1].pid
     assert status.restarts == 1
     assert status.last_error == "exited (exit code 3)"
+    assert (status.last_exit_code, status.last_signal) == (3, None)
+    first = world.spawners["svc"].children[0]
+    assert status.last_output == (f"pid {first.pid} says goodbye",)
     assert status.as_dict()["state"] == "ready"
     await world.stop()
     assert world.supervisor.status()["svc"].pid is None

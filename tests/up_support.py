@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -101,3 +102,18 @@ def start_up(
         # `up` blocks on its next log line and its control API stops answering
         threading.Thread(target=pump_lines, args=(proc.stderr, up.stderr), daemon=True).start()
     return up
+
+
+def open_connections(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that complete (connects that only sit in the kernel's backlog
+    never reach the server's descriptor table)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> socket.socket | None:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            return None
+
+    with ThreadPoolExecutor(64) as pool:
+        return [sock for sock in pool.map(one, range(count)) if sock is not None]

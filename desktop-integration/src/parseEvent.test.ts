@@ -109,6 +109,34 @@ describe("parseEventLine with garbage", () => {
     });
   });
 
+  it("reads a ready event sent before the keyring answered (llm_key unknown)", () => {
+    const result = parseEventLine(
+      '{"v": 1, "event": "ready", "time": 1, "control_url": "http://127.0.0.1:5000", "token": "t", "livekit_url": "ws://127.0.0.1:7880", "log_file": "l", "llm_key": "unknown"}',
+    );
+    expect(result).toMatchObject({ ok: true, event: { event: "ready", llm_key: "unknown" } });
+  });
+
+  it("reads why a service failed for good from the final service_fatal event", () => {
+    const result = parseEventLine(
+      '{"v": 1, "event": "error", "time": 5, "code": "service_fatal", "message": "m", "fatal": true, "service": "agent", "exit_code": null, "signal": "SIGSEGV", "log_tail": ["a", "b"]}',
+    );
+    expect(result).toEqual({
+      ok: true,
+      event: {
+        v: 1,
+        event: "error",
+        time: 5,
+        code: "service_fatal",
+        message: "m",
+        fatal: true,
+        service: "agent",
+        exit_code: null,
+        signal: "SIGSEGV",
+        log_tail: ["a", "b"],
+      },
+    });
+  });
+
   it("hides the token when a bad line is logged", () => {
     expect(describeLine('{"v": 1, "token": "secret-value", "x": 1')).not.toContain("secret-value");
   });

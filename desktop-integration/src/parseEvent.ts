@@ -1,4 +1,5 @@
 import {
+  LLM_KEY_STATES,
   PROTOCOL_VERSION,
   SERVICE_STATES,
   STOP_REASONS,
@@ -42,6 +43,14 @@ function int(o: Json, key: string): number {
 function bool(o: Json, key: string): boolean {
   const value = o[key];
   if (typeof value !== "boolean") throw new Invalid(`"${key}" must be a boolean`);
+  return value;
+}
+
+function strings(o: Json, key: string): string[] {
+  const value = o[key];
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw new Invalid(`"${key}" must be a list of strings`);
+  }
   return value;
 }
 
@@ -116,7 +125,7 @@ function build(o: Json): SidecarEvent {
         token: str(o, "token"),
         livekit_url: loopbackUrl(o, "livekit_url", ["ws:", "wss:"]),
         log_file: str(o, "log_file"),
-        llm_key: oneOf(o, "llm_key", ["available", "missing"] as const),
+        llm_key: oneOf(o, "llm_key", LLM_KEY_STATES),
       } satisfies ReadyEvent;
     case "error":
       return {
@@ -125,6 +134,10 @@ function build(o: Json): SidecarEvent {
         code: str(o, "code"),
         message: str(o, "message"),
         fatal: bool(o, "fatal"),
+        ...("service" in o ? { service: str(o, "service") } : {}),
+        ...("exit_code" in o ? { exit_code: orNull(o, "exit_code", int) } : {}),
+        ...("signal" in o ? { signal: orNull(o, "signal", str) } : {}),
+        ...("log_tail" in o ? { log_tail: strings(o, "log_tail") } : {}),
       } satisfies ErrorEvent;
     case "stopped":
       return { ...base, event: "stopped", reason: oneOf(o, "reason", STOP_REASONS) } satisfies StoppedEvent;

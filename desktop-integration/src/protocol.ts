@@ -35,7 +35,9 @@ export const ERROR_CODES = [
 /** A documented error code, or a newer one this client does not know (kept as text). */
 export type ErrorCode = (typeof ERROR_CODES)[number] | (string & {});
 
-export type LlmKeyState = "available" | "missing";
+/** `unknown`: the OS keyring has not answered yet (`ready` never waits for it). */
+export type LlmKeyState = "available" | "missing" | "unknown";
+export const LLM_KEY_STATES = ["available", "missing", "unknown"] as const;
 
 interface EventBase {
   v: 1;
@@ -100,6 +102,11 @@ export interface ErrorEvent extends EventBase {
   code: ErrorCode;
   message: string;
   fatal: boolean;
+  /** `service_fatal` only: which service failed, how its last child ended, its last lines. */
+  service?: string;
+  exit_code?: number | null;
+  signal?: string | null;
+  log_tail?: string[];
 }
 
 export interface StoppedEvent extends EventBase {
@@ -185,6 +192,8 @@ export interface ModelsResponse {
 
 export interface KeyStatusResponse {
   available: boolean;
+  /** `unknown` while the keyring has not answered; ask again a moment later. */
+  state?: LlmKeyState;
   source: "keyring" | "environment NEBIUS_API_KEY" | "missing" | (string & {});
 }
 

@@ -45,6 +45,11 @@ export interface SidecarProblem {
   message: string;
   fatal: boolean;
   time: number;
+  /** For `service_fatal`: the service, how its last child ended, and its last log lines. */
+  service?: string;
+  exitCode?: number | null;
+  signal?: string | null;
+  logTail?: readonly string[];
 }
 
 export interface SidecarFailure {
@@ -175,7 +180,16 @@ function applyEvent(state: SidecarState, event: SidecarEvent): SidecarState {
         llmKey: event.code === "missing_api_key" ? "missing" : state.llmKey,
         problems: [
           ...state.problems,
-          { code: event.code, message: event.message, fatal: event.fatal, time: event.time },
+          {
+            code: event.code,
+            message: event.message,
+            fatal: event.fatal,
+            time: event.time,
+            ...(event.service !== undefined ? { service: event.service } : {}),
+            ...(event.exit_code !== undefined ? { exitCode: event.exit_code } : {}),
+            ...(event.signal !== undefined ? { signal: event.signal } : {}),
+            ...(event.log_tail !== undefined ? { logTail: event.log_tail } : {}),
+          },
         ].slice(-MAX_PROBLEMS),
       };
     case "stopped":

@@ -138,7 +138,10 @@ def run_worker(
 
         ctx.add_shutdown_callback(lambda: _as_coroutine(conversation_over))
         await ctx.connect()
-        job_settings = settings_for_job() if settings_for_job is not None else settings
+        # off the job's event loop: reading the key may wait for the keyring
+        job_settings = (
+            await asyncio.to_thread(settings_for_job) if settings_for_job is not None else settings
+        )
         session, agent = build_session(runtime, job_settings, request)
         last_user: dict[str, Any] = {}
         pending: set[asyncio.Future[Any]] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import wave
 from pathlib import Path
 
@@ -125,3 +126,43 @@ def write_wav(path: Path, audio: Int16Audio, *, sample_rate: int) -> None:
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(np.ascontiguousarray(audio, dtype=np.int16).tobytes())
+
+
+SILENT_PEAK_DBFS = -55.0
+"""An input whose loudest sample is below this holds no speech anyone could hear."""
+
+
+def check_not_silent(samples: FloatAudio, path: Path) -> FloatAudio:
+    """``AudioFileError`` for a silent input: the assistant would wait for speech in vain."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    level = 20 * np.log10(peak) if peak > 0 else float("-inf")
+    if level < SILENT_PEAK_DBFS:
+        shown = "-inf" if level == float("-inf") else f"{level:.0f}"
+        raise AudioFileError(
+            f"{path} is silent (its loudest sample is {shown} dBFS): there is no speech to "
+            "answer; record it again, or check the microphone's level"
+        )
+    return samples
+
+
+def check_output_file(path: Path) -> None:
+    """``AudioFileError`` unless ``path`` can be written as a WAV file: checked before a
+    conversation starts, so that its end is not lost to a bad ``--out``."""
+    import tempfile
+
+    if path.is_dir():
+        raise AudioFileError(
+            f"--out {path} is a folder; give a file name, e.g. --out {path / 'reply.wav'}"
+        )
+    folder = path.parent if str(path.parent) else Path()
+    if not folder.is_dir():
+        raise AudioFileError(f"--out {path}: the folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".voice-sidecar-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise AudioFileError(
+            f"--out {path}: cannot write in {folder} ({exc.strerror or exc}); choose another place"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise AudioFileError(f"--out {path} exists and cannot be overwritten; choose another name")

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import UserFacingError
+from .log import LOG_FORMAT, SUPERVISED_VARIABLE, add_file_handler
 from .paths import default_config_file
 from .process_exit import end_process, native_runtime_started
 from .redaction import Redactor, install
@@ -140,18 +141,18 @@ def config_file_path(args: argparse.Namespace, environ: Mapping[str, str]) -> Pa
     return default_config_file()
 
 
-def configure_logging(options: LoggingSettings, redactor: Redactor) -> None:
+def configure_logging(
+    options: LoggingSettings, redactor: Redactor, *, write_file: bool = True
+) -> None:
     level = getattr(logging, options.level.upper())
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if options.file:
-        Path(options.file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(options.file, encoding="utf-8"))
     logging.basicConfig(
         level=level,
-        handlers=handlers,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(sys.stderr)],
+        format=LOG_FORMAT,
         force=True,
     )
+    if options.file and write_file:
+        add_file_handler(Path(options.file), level=level)
     # the framework is chatty at info; keep it one level quieter than ours
     logging.getLogger("livekit").setLevel(max(level, logging.WARNING))
     install(redactor)
@@ -174,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             environ=environ,
             overrides=command_line_overrides(args),
         )
-        configure_logging(loaded.settings.logging, redactor)
+        configure_logging(
+            loaded.settings.logging, redactor, write_file=environ.get(SUPERVISED_VARIABLE) != "1"
+        )
         context = CommandContext(
             loaded=loaded, environ=environ, store=SecretStore(environ=environ), redactor=redactor
         )
@@ -194,6 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> NoReturn:
     """The program's entry point (console script, ``python -m``, frozen executable)."""
+    # supervisor.spawner.KEEPER_COMMAND, spelled out: importing the supervisor costs time
+    if sys.argv[1:2] == ["_keeper"]:  # the frozen executable in front of a service
+        from .supervisor.keeper import main as keeper_main
+
+        keeper_main(sys.argv[2:])
     try:
         code = main()
     except BaseException as error:

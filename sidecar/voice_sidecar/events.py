@@ -45,5 +45,5 @@ class EventWriter:
         ``event_render.PlainEventWriter`` renders events for people instead."""
         return json.dumps(payload, ensure_ascii=False)
 
-    def error(self, code: str, message: str, *, fatal: bool) -> None:
-        self.emit("error", code=code, message=message, fatal=fatal)
+    def error(self, code: str, message: str, *, fatal: bool, **details: Any) -> None:
+        self.emit("error", code=code, message=message, fatal=fatal, **details)

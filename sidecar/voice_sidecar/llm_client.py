@@ -58,7 +58,7 @@ def describe_llm_failure(exc: BaseException, settings: LlmSettings) -> LlmFailur
     if status in (401, 403):
         return LlmFailure(
             "Sorry, the language model rejected my API key. Please check the key in settings.",
-            f"LLM at {where} refused the API key (HTTP {status})",
+            f"LLM at {where} refused the API key (HTTP {status}); {key_advice(settings)}",
         )
     if status == 404:
         return LlmFailure(
@@ -121,19 +121,63 @@ def _cause(exc: BaseException) -> str:
     )
 
 
-async def check_llm_reachable(settings: LlmSettings, *, timeout_s: float = 5.0) -> None:
-    """Fail fast, with one line, when the endpoint is down or refuses the key.
+def key_advice(settings: LlmSettings) -> str:
+    """Where the key for this endpoint comes from: Nebius's is never sent anywhere else."""
+    if settings.is_nebius:
+        return "set a valid key with 'voice-sidecar key set' or in NEBIUS_API_KEY"
+    return (
+        "this endpoint wants a key of its own: store it with 'voice-sidecar key set llm' "
+        "or set VOICE_SIDECAR_LLM_API_KEY"
+    )
+
+
+def served_models(body: object) -> list[str] | None:
+    """The model ids of an OpenAI-style ``GET /models`` answer; None if it is not one."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    ids = [item.get("id") for item in data if isinstance(item, dict)]
+    return [i for i in ids if isinstance(i, str)]
+
+
+def choose_model(configured: str, *, given: bool, served: list[str] | None, where: str) -> str:
+    """The model to ask for. A model the endpoint does not list is refused at the start (every
+    turn would fail); when none was given (the default is Nebius's) and the endpoint serves
+    exactly one, that one is used. ``served`` None: the endpoint does not list its models."""
+    if served is None or not served or configured in served:
+        return configured
+    if not given and len(served) == 1:
+        return served[0]
+    shown = ", ".join(served[:8]) + (f" and {len(served) - 8} more" if len(served) > 8 else "")
+    what = f"model {configured!r}" if given else f"the default model {configured!r}"
+    raise LLMUnreachableError(
+        f"the LLM at {where} does not serve {what}; it serves {shown}: choose one with "
+        "--llm-model (llm.model)"
+    )
+
+
+async def check_llm_reachable(
+    settings: LlmSettings, *, timeout_s: float | None = None, model_given: bool = True
+) -> str:
+    """Fail fast, with one line, when the endpoint is down, refuses the key or does not serve
+    the model; returns the model to use (``choose_model``). Waits at most ``timeout_s``, by
+    default the endpoint's own ``llm.timeout_s``.
 
     ``GET {base_url}/models`` needs no tokens; a server without that route
     (404/405) still proves it is up.
     """
     where = endpoint_label(settings.base_url)
+    timeout_s = settings.timeout_s if timeout_s is None else timeout_s
     url = settings.base_url.rstrip("/") + "/models"
     headers = {"Authorization": f"Bearer {settings.api_key or _PLACEHOLDER_KEY}"}
     try:
-        async with httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client:
+        # one bound for the whole check: httpx's timeout is per phase (connect, each read)
+        async with (
+            asyncio.timeout(timeout_s),
+            httpx.AsyncClient(timeout=timeout_s, follow_redirects=True) as client,
+        ):
             response = await client.get(url, headers=headers)
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise LLMUnreachableError(
             f"the LLM at {where} did not answer within {timeout_s:g}s; check --llm-base-url "
             "and that the server is running"
@@ -146,9 +190,16 @@ async def check_llm_reachable(settings: LlmSettings, *, timeout_s: float = 5.0) 
     if response.status_code in (401, 403):
         raise LLMUnreachableError(
             f"the LLM at {where} rejected the API key (HTTP {response.status_code}); "
-            "set a valid key in NEBIUS_API_KEY"
+            + key_advice(settings)
         )
     if response.status_code >= 500:
         raise LLMUnreachableError(
             f"the LLM at {where} answered HTTP {response.status_code}; try again later"
         )
+    served = None
+    if response.status_code == 200:
+        try:
+            served = served_models(response.json())
+        except ValueError:
+            served = None
+    return choose_model(settings.model, given=model_given, served=served, where=where)

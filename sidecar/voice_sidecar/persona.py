@@ -9,12 +9,13 @@ warning and never ends the session.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .bounded_json import BadJsonError, loads_bounded
 from .errors import PersonaError
+from .languages import normalise_language
 from .log import logger
 
 SCHEMA_VERSION = 1
@@ -22,6 +23,8 @@ MAX_NAME_CHARS = 64
 MAX_INSTRUCTIONS_CHARS = 8_000
 MAX_HISTORY_MESSAGES = 20
 MAX_HISTORY_TEXT_CHARS = 2_000
+MAX_REQUEST_BYTES = 128 * 1024
+"""Largest session request or metadata read (the control API takes bodies up to 64 KiB)."""
 
 DEFAULT_INSTRUCTIONS = (
     "You are a helpful voice assistant running on the user's own computer. "
@@ -55,6 +58,17 @@ class SessionRequest:
     history: tuple[HistoryMessage, ...] = ()
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """A value from the sender, quoted for a message and cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _keys(names: set[object]) -> str:
+    shown = sorted(str(name) if len(str(name)) <= 24 else str(name)[:21] + "..." for name in names)
+    return ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+
+
 def _require_str(obj: Mapping[str, object], key: str, *, where: str, max_chars: int) -> str | None:
     value = obj.get(key)
     if value is None:
@@ -76,15 +90,18 @@ def parse_persona(obj: object, *, defaults: Persona | None = None) -> Persona:
         raise PersonaError(f"persona must be a JSON object, got {type(obj).__name__}")
     unknown = set(obj) - {"name", "instructions", "voice", "language"}
     if unknown:
-        raise PersonaError(f"persona has unknown keys: {', '.join(sorted(map(str, unknown)))}")
+        raise PersonaError(f"persona has unknown keys: {_keys(unknown)}")
     name = _require_str(obj, "name", where="persona", max_chars=MAX_NAME_CHARS)
     instructions = _require_str(
         obj, "instructions", where="persona", max_chars=MAX_INSTRUCTIONS_CHARS
     )
     voice = _require_str(obj, "voice", where="persona", max_chars=512)
     language = _require_str(obj, "language", where="persona", max_chars=16)
-    if language is not None and not language.replace("-", "").isalpha():
-        raise PersonaError(f"persona.language must be a language code like 'en', got {language!r}")
+    if language is not None:
+        try:
+            language = normalise_language(language)
+        except ValueError as exc:
+            raise PersonaError(f"persona.language: {exc}") from None
     return replace(
         base,
         name=name or base.name,
@@ -104,7 +121,7 @@ def _parse_history(obj: object) -> tuple[HistoryMessage, ...]:
             raise PersonaError(f"{where} must be an object with role and text")
         role = item.get("role")
         if role not in ("user", "assistant"):
-            raise PersonaError(f"{where}.role must be 'user' or 'assistant', got {role!r}")
+            raise PersonaError(f"{where}.role must be 'user' or 'assistant', got {_shown(role)}")
         text = item.get("text")
         if not isinstance(text, str):
             raise PersonaError(f"{where}.text must be a string")
@@ -125,23 +142,21 @@ def parse_session_request(
     """Strictly parse a versioned session request; raise PersonaError naming the problem."""
     if isinstance(raw, str | bytes):
         try:
-            data: object = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PersonaError(f"session request is not valid JSON: {exc}") from None
+            data: object = loads_bounded(raw, max_bytes=MAX_REQUEST_BYTES)
+        except BadJsonError as exc:
+            raise PersonaError(f"session request: {exc}") from None
     else:
         data = raw
     if not isinstance(data, Mapping):
         raise PersonaError("session request must be a JSON object")
     version = data.get("version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python
         raise PersonaError(
-            f"session request version {version!r} is not supported; expected {SCHEMA_VERSION}"
+            f"session request version {_shown(version)} is not supported; expected {SCHEMA_VERSION}"
         )
     unknown = set(data) - {"version", "persona", "history"}
     if unknown:
-        raise PersonaError(
-            f"session request has unknown keys: {', '.join(sorted(map(str, unknown)))}"
-        )
+        raise PersonaError(f"session request has unknown keys: {_keys(unknown)}")
     persona = parse_persona(data.get("persona", {}), defaults=defaults)
     history = _parse_history(data.get("history", []))
     return SessionRequest(persona=persona, history=history)

@@ -53,6 +53,11 @@ def port_needs(ports: PortSettings) -> list[PortNeed]:
             ports.livekit_rtc_udp, "udp", "livekit-server WebRTC/UDP", "ports.livekit_rtc_udp"
         ),
         PortNeed(ports.agent_health, "tcp", "agent worker health", "ports.agent_health"),
+        *(
+            [PortNeed(ports.control_api, "tcp", "control API", "ports.control_api")]
+            if ports.control_api
+            else []  # 0: any free port, never busy
+        ),
     ]
 
 
@@ -74,15 +79,23 @@ def holder_of(port: int, protocol: Protocol) -> str | None:
     return None
 
 
+def port_busy_error(need: PortNeed) -> PortBusyError:
+    """The one-line error for a taken port: which, who holds it, and the setting that moves it."""
+    holder = holder_of(need.port, need.protocol)
+    by = f" by {holder}" if holder else ""
+    env = "VOICE_SIDECAR_" + need.setting.replace(".", "_").upper()
+    return PortBusyError(
+        f"{need.protocol.upper()} port {need.port} on 127.0.0.1 ({need.purpose}) is already "
+        f"in use{by}; stop that program or choose another port with {env}"
+    )
+
+
+def first_busy(needs: list[PortNeed]) -> PortNeed | None:
+    return next((need for need in needs if not is_free(need.port, need.protocol)), None)
+
+
 def check_ports(needs: list[PortNeed]) -> None:
     """Raise PortBusyError naming the first busy port, its holder and the setting to change."""
-    for need in needs:
-        if is_free(need.port, need.protocol):
-            continue
-        holder = holder_of(need.port, need.protocol)
-        by = f" by {holder}" if holder else ""
-        env = "VOICE_SIDECAR_" + need.setting.replace(".", "_").upper()
-        raise PortBusyError(
-            f"{need.protocol.upper()} port {need.port} on 127.0.0.1 ({need.purpose}) is already "
-            f"in use{by}; stop that program or choose another port with {env}"
-        )
+    busy = first_busy(needs)
+    if busy is not None:
+        raise port_busy_error(busy)

@@ -29,11 +29,12 @@ class Redactor:
     """Masks known secret values and anything shaped like a credential."""
 
     def __init__(self) -> None:
-        self._secrets: set[str] = set()
+        self._secrets: frozenset[str] = frozenset()
 
     def add(self, secret: str | None) -> None:
+        # a new set rather than a change to it: other threads may be iterating the old one
         if secret and len(secret) >= _MIN_SECRET_CHARS:
-            self._secrets.add(secret)
+            self._secrets = self._secrets | {secret}
 
     def redact_known(self, text: str) -> str:
         """Mask only the known secret values (for messages that carry a token on purpose)."""

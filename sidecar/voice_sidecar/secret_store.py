@@ -8,12 +8,16 @@ never used unless the user chose that backend explicitly.
 from __future__ import annotations
 
 import os
+import queue
+import re
 import secrets
 import string
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from .errors import UserFacingError
 
@@ -35,6 +39,19 @@ ENV_FOR_KEY: dict[str, str] = {"nebius": "NEBIUS_API_KEY", "llm": "VOICE_SIDECAR
 
 _T = TypeVar("_T")
 
+# any variable named like a credential; children get none of them unless given on purpose
+_SECRET_NAME = re.compile(r"(?i)(API_?KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|LIVEKIT_KEYS)")
+
+
+def without_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` less every variable that holds (or is named like) a secret: the base of a
+    child's environment, to which each child's own secrets are added (least privilege)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in ENV_FOR_KEY.values() and not _SECRET_NAME.search(name)
+    }
+
 
 class KeyringError(UserFacingError):
     """The OS keyring cannot be used."""
@@ -52,15 +69,92 @@ class SecretValueError(UserFacingError):
     """A secret's value is not acceptable."""
 
 
-_NO_BACKEND_FIX = (
-    "on Linux install and unlock a Secret Service (GNOME Keyring or KWallet); "
-    "or set the key in the environment instead (NEBIUS_API_KEY)"
-)
+def _no_backend_reason() -> str:
+    """Why no keyring works, in this system's words (short: callers add what to do)."""
+    if sys.platform.startswith("linux"):
+        return "no Secret Service (GNOME Keyring or KWallet) is running and unlocked"
+    if sys.platform == "darwin":
+        return "the macOS Keychain cannot be reached"
+    return "the Windows Credential Manager cannot be reached"
+
+
+def missing_key_advice(name: KeyName, problem: str | None) -> str:
+    """The one way to give a missing key on this system: the keyring when it works, else the
+    environment variable (never 'key set', which cannot work without a keyring)."""
+    variable = ENV_FOR_KEY[name]
+    if problem:
+        return f"the OS keyring cannot be used ({problem}); set {variable} in the environment"
+    suffix = "" if name == "nebius" else f" {name}"
+    return f"store it with 'voice-sidecar key set{suffix}' (or set {variable})"
 
 
 def _plaintext_backend(backend: object) -> bool:
     module = type(backend).__module__
     return module.startswith("keyrings.alt") or "plaintext" in type(backend).__name__.lower()
+
+
+class _StillBusyError(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+class _KeyringWorker:
+    """One daemon thread that makes every keyring call of a store, one at a time.
+
+    A locked Secret Service can block a call forever. The caller waits at most its
+    timeout; the call itself cannot be interrupted and keeps the worker. While the
+    worker has been stuck longer than a caller's timeout, further calls fail at once
+    instead of queueing: however many callers ask, at most one thread is ever stuck.
+    Daemon: a stuck call never holds up the program's exit.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job[Any]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._busy_since: float | None = None
+
+    def run(self, fn: Callable[[], _T], *, timeout_s: float) -> _T:
+        job = _Job(fn)
+        with self._lock:
+            if self._busy_since is not None:
+                stuck = time.monotonic() - self._busy_since
+                if stuck >= timeout_s:
+                    raise _StillBusyError(stuck)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="keyring", daemon=True)
+                self._thread.start()
+            self._jobs.put(job)
+        if not job.done.wait(timeout_s):
+            raise TimeoutError
+        if job.error is not None:
+            raise job.error
+        return cast(_T, job.result)
+
+    def _serve(self) -> None:
+        while True:
+            job = self._jobs.get()
+            with self._lock:
+                self._busy_since = time.monotonic()
+            try:
+                job.result = job.fn()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
+                job.error = exc
+            finally:
+                with self._lock:
+                    self._busy_since = None
+                job.done.set()
+
+
+class _Job(Generic[_T]):
+    __slots__ = ("done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[], _T]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: _T | None = None
+        self.error: BaseException | None = None
 
 
 class SecretStore:
@@ -76,41 +170,38 @@ class SecretStore:
         source = os.environ if environ is None else environ
         self._explicit_backend = bool(source.get("PYTHON_KEYRING_BACKEND"))
         self._backend: object | None = None
+        self._worker = _KeyringWorker()
 
     def _call(self, what: str, fn: Callable[[], _T]) -> _T:
-        result: list[_T] = []
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                result.append(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed back to the caller's thread
-                failure.append(exc)
-
-        worker = threading.Thread(target=run, name=f"keyring-{what}", daemon=True)
-        worker.start()
-        worker.join(self._timeout_s)
-        if worker.is_alive():
+        try:
+            return self._worker.run(fn, timeout_s=self._timeout_s)
+        except _StillBusyError as busy:
+            raise KeyringTimeoutError(
+                f"the OS keyring did not answer an earlier request for {busy.seconds:.0f}s "
+                f"(is it locked?), so it was not asked to {what}; unlock it and try again, "
+                "or set the key in the environment"
+            ) from None
+        except TimeoutError:
             raise KeyringTimeoutError(
                 f"the OS keyring did not answer within {self._timeout_s:g}s while trying to {what} "
                 "(is it locked?); unlock it and try again, or set the key in the environment"
-            )
-        if failure:
-            exc = failure[0]
-            if isinstance(exc, KeyringError):
-                raise exc
+            ) from None
+        except KeyringError:
+            raise
+        except Exception as exc:
             from keyring.errors import KeyringError as BackendError
             from keyring.errors import NoKeyringError
 
             if isinstance(exc, NoKeyringError):
-                raise KeyringUnavailableError(f"no OS keyring is available; {_NO_BACKEND_FIX}")
+                raise KeyringUnavailableError(
+                    f"no OS keyring is available: {_no_backend_reason()}"
+                ) from None
             if isinstance(exc, BackendError):
                 raise KeyringError(
                     f"the OS keyring refused to {what} ({type(exc).__name__}); "
                     "unlock it or set the key in the environment"
                 ) from None
-            raise exc
-        return result[0]
+            raise
 
     def backend_name(self) -> str:
         backend = self._call("find a backend", self._checked_backend)
@@ -124,11 +215,11 @@ class SecretStore:
 
         backend = keyring.get_keyring()
         if isinstance(backend, fail.Keyring):
-            raise KeyringUnavailableError(f"no OS keyring is available; {_NO_BACKEND_FIX}")
+            raise KeyringUnavailableError(f"no OS keyring is available: {_no_backend_reason()}")
         if _plaintext_backend(backend) and not self._explicit_backend:
             raise KeyringUnavailableError(
-                "the only keyring found stores secrets in a plaintext file, which is refused; "
-                f"{_NO_BACKEND_FIX} (or choose a backend with PYTHON_KEYRING_BACKEND)"
+                "the only keyring found stores secrets in a plaintext file, which is refused "
+                "(choose one with PYTHON_KEYRING_BACKEND)"
             )
         self._backend = backend
         return backend

@@ -8,16 +8,39 @@ the entry point reads the environment, the config file or the command line.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .languages import normalise_language
 from .persona import DEFAULT_INSTRUCTIONS
 
 NEBIUS_BASE_URL = "https://api.studio.nebius.com/v1/"
 DEFAULT_NEBIUS_MODEL = "meta-llama/Llama-3.3-70B-Instruct"
 
 Device = Literal["auto", "cpu", "cuda"]
+# CTranslate2's compute types (ctranslate2.get_supported_compute_types names the ones a device
+# has); "auto" is ours: int8 on the CPU, float16 on CUDA
+COMPUTE_TYPES = (
+    "auto",
+    "default",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+)
 LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+def _language(name: str, code: str) -> str:
+    try:
+        return normalise_language(code)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def setting(default: Any, doc: str, *, secret: bool = False) -> Any:
@@ -48,6 +71,15 @@ class SttSettings:
     cpu_threads: int = setting(0, "CPU threads for Whisper; 0 lets CTranslate2 decide")
 
     def __post_init__(self) -> None:
+        if self.compute_type not in COMPUTE_TYPES:
+            near = difflib.get_close_matches(self.compute_type, COMPUTE_TYPES, n=2, cutoff=0.5)
+            hint = f"did you mean {' or '.join(near)}? " if near else ""
+            raise ValueError(
+                f"compute_type {self.compute_type!r} is not a CTranslate2 compute type; {hint}"
+                f"one of {', '.join(COMPUTE_TYPES)}"
+            )
+        if self.language:
+            object.__setattr__(self, "language", _language("language", self.language))
         if self.beam_size < 1:
             raise ValueError(f"beam_size must be at least 1 (got {self.beam_size})")
         if self.cpu_threads < 0:
@@ -166,6 +198,9 @@ class PersonaSettings:
     instructions: str = setting(DEFAULT_INSTRUCTIONS, "system prompt")
     voice: str | None = setting(None, "Piper voice for this persona; empty: tts.voice")
     language: str = setting("en", "language the persona speaks")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "language", _language("language", self.language))
 
 
 @dataclass(frozen=True)

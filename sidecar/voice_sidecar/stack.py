@@ -10,18 +10,17 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx2 as httpx
-from aiohttp import web
 
 from . import __version__
 from .agent_worker import AGENT_NAME
 from .commands.common import model_paths
 from .commands.context import CommandContext
 from .control_api.app import build_app, new_token
+from .control_api.key_status import KeyState, KeyStatusCache
+from .control_api.server import ControlServer
 from .control_api.session_tokens import mint_session
 from .errors import LLMUnreachableError, UserFacingError
 from .events import EventWriter
@@ -33,23 +32,27 @@ from .livekit_server.server_config import (
     server_environment,
 )
 from .llm_client import check_llm_reachable
-from .log import logger
+from .log import SUPERVISED_VARIABLE
 from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
-from .ports import check_ports, port_needs
+from .ports import PortBusyError, PortNeed, check_ports, first_busy, port_busy_error, port_needs
+from .redaction import Redactor
 from .secret_store import (
-    KeyringError,
+    ENV_FOR_KEY,
     LiveKitCredentials,
-    livekit_credentials,
-    resolve_api_key,
+    missing_key_advice,
     validate_api_key,
+    without_secrets,
 )
 from .settings import Settings
+from .settings_loader import with_value
 from .supervisor.events import ServiceEvent
 from .supervisor.instance import InstanceFile
 from .supervisor.manager import Supervisor, SupervisorStartError
 from .supervisor.parent_watch import stdin_is_pipe
+from .supervisor.probes import http_probe
+from .supervisor.resources import raise_open_file_limit
 from .supervisor.spec import ServiceSpec
 
 EXIT_FATAL = 7
@@ -66,13 +69,22 @@ def sidecar_argv(extra: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "voice_sidecar", *extra]
 
 
-async def http_ok(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-            response = await client.get(url)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+@dataclass
+class PortConflicts:
+    """Which service could not start because a port it needs was taken after the start-up
+    check (another program was quicker): named in the final events, exit code 6."""
+
+    found: dict[str, PortBusyError] = field(default_factory=dict)
+
+    def diagnose(self, service: str, needs: list[PortNeed]) -> Callable[[], str | None]:
+        def check() -> str | None:
+            busy = first_busy(needs)
+            if busy is None:
+                return None
+            self.found[service] = port_busy_error(busy)
+            return str(self.found[service])
+
+        return check
 
 
 def service_specs(
@@ -84,13 +96,24 @@ def service_specs(
     environ: Mapping[str, str],
     agent_args: Sequence[str],
     registration_file: Path | None = None,
+    conflicts: PortConflicts | None = None,
 ) -> list[ServiceSpec]:
     ports = settings.ports
+    conflicts = conflicts or PortConflicts()
+    needs = port_needs(ports)
+    livekit_needs = [n for n in needs if n.setting.startswith("ports.livekit_")]
+    agent_needs = [n for n in needs if n.setting == "ports.agent_health"]
     livekit_url = f"ws://127.0.0.1:{ports.livekit_http}"
-    livekit_health = f"http://127.0.0.1:{ports.livekit_http}/"
-    agent_health = f"http://127.0.0.1:{ports.agent_health}/"
-    agent_env = {k: v for k, v in environ.items() if not k.startswith("LIVEKIT_")}
+    # our own socket probes: a shortage of descriptors here reads as inconclusive, not as a
+    # sick service (supervisor/resources.py)
+    livekit_health = http_probe("127.0.0.1", ports.livekit_http, "/", healthy=(200,))
+    agent_health = http_probe("127.0.0.1", ports.agent_health, "/", healthy=(200,))
+    # the agent needs the LLM keys given in the environment, and its LiveKit pair; no other
+    # secret of ours or of the user's environment
+    agent_env = {k: v for k, v in without_secrets(environ).items() if not k.startswith("LIVEKIT_")}
+    agent_env |= {name: environ[name] for name in ENV_FOR_KEY.values() if environ.get(name)}
     agent_env |= {
+        SUPERVISED_VARIABLE: "1",  # its output reaches our log file through us
         "LIVEKIT_URL": livekit_url,
         "LIVEKIT_API_KEY": credentials.api_key,
         "LIVEKIT_API_SECRET": credentials.api_secret,
@@ -100,9 +123,10 @@ def service_specs(
             name="livekit-server",
             argv=server_argv(str(binary), str(config_path)),
             env=server_environment(environ, credentials),
-            ready_probe=lambda: http_ok(livekit_health),
-            live_probe=lambda: http_ok(livekit_health),
+            ready_probe=livekit_health,
+            live_probe=livekit_health,
             ready_timeout_s=30.0,
+            diagnose=conflicts.diagnose("livekit-server", livekit_needs),
         ),
         ServiceSpec(
             name="agent",
@@ -114,10 +138,11 @@ def service_specs(
                 ]
             ),
             env=agent_env,
-            ready_probe=lambda: http_ok(agent_health),
-            live_probe=lambda: http_ok(agent_health),
+            ready_probe=agent_health,
+            live_probe=agent_health,
             # loading and warming the speech models takes seconds, more on a first run
             ready_timeout_s=180.0,
+            diagnose=conflicts.diagnose("agent", agent_needs),
         ),
     ]
 
@@ -131,6 +156,7 @@ class StackBackend:
     credentials: LiveKitCredentials
     livekit_url: str
     request_stop: Callable[[str], None]
+    keys: KeyStatusCache
     models: ModelService | None = None
     registration_file: Path | None = None
     """Written by the agent worker each time it registers (``worker_registration``)."""
@@ -181,7 +207,7 @@ class StackBackend:
                 }
                 for name, s in status.items()
             },
-            "llm_key": "available" if self.key_status()["available"] else "missing",
+            "llm_key": self.keys.current().state,
         }
 
     def create_session(self, request: SessionRequest) -> dict[str, Any]:
@@ -203,30 +229,45 @@ class StackBackend:
         self.models.pull_in_background(name)
 
     def key_status(self) -> dict[str, Any]:
-        settings = self.context.settings
-        if not settings.llm.is_nebius:
-            return {"available": True, "source": "not needed"}
-        resolved = resolve_api_key("nebius", self.context.environ, self.context.store)
-        return {"available": resolved.value is not None, "source": resolved.source}
+        return self.keys.current().as_status()
 
-    def store_key(self, name: str, key: str) -> None:
+    async def store_key(self, name: str, key: str) -> None:
         value = validate_api_key(key)
         self.context.redactor.add(value)
-        self.context.store.set(name, value)
+        # the keyring's worker bounds the wait; the event loop serves other requests meanwhile
+        await asyncio.to_thread(self.context.store.set, name, value)
+        self.keys.refresh()
 
     def shutdown(self) -> None:
         self.request_stop("shutdown_request")
 
 
-def _credentials(context: CommandContext) -> LiveKitCredentials:
-    try:
-        return livekit_credentials(context.store)
-    except KeyringError as exc:
-        # the pair only has to agree between the children of this run
-        import secrets
+def fatal_details(service: str, supervisor: Supervisor, redactor: Redactor) -> dict[str, Any]:
+    """What the final ``service_fatal`` event says beyond its message, so that the app can
+    show why (``up`` exits right after it, so ``GET /health`` can no longer be asked)."""
+    status = supervisor.status().get(service)
+    if status is None:
+        return {"service": service, "exit_code": None, "signal": None, "log_tail": []}
+    return {
+        "service": service,
+        "exit_code": status.last_exit_code,
+        "signal": status.last_signal,
+        "log_tail": [redactor.redact(line) for line in status.last_output],
+    }
 
-        logger.warning("using one-run LiveKit credentials: %s", exc)
-        return LiveKitCredentials("API" + secrets.token_hex(6), secrets.token_urlsafe(36))
+
+def run_credentials() -> LiveKitCredentials:
+    """A LiveKit key pair for this run only: it has to agree between our own children and
+    nothing else, so it is never stored, and the keyring is not on the way to ``ready``."""
+    import secrets
+
+    return LiveKitCredentials("API" + secrets.token_hex(6), secrets.token_urlsafe(36))
+
+
+def missing_key_message(state: KeyState) -> str:
+    if state.problem:
+        return f"No Nebius API key: {missing_key_advice('nebius', state.problem)}."
+    return "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY."
 
 
 @dataclass(frozen=True)
@@ -238,10 +279,12 @@ class StackOptions:
     agent_args: Sequence[str]
     dev_origins: Sequence[str]
     log_file: Path
+    report_missing_key: bool = True
+    """False when the caller already told the user (``start`` says it once, at the start)."""
 
 
 async def run_stack(context: CommandContext, events: EventWriter, options: StackOptions) -> int:
-    settings = context.resolve_llm_key()
+    settings = context.settings
     events.emit("starting", version=__version__, pid=os.getpid(), log_file=str(options.log_file))
     state_dir = default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -261,9 +304,11 @@ async def _run_claimed(
     options: StackOptions,
 ) -> int:
     log_file = options.log_file
+    # every connection, pipe and model file is a descriptor; the usual soft limit is 1,024
+    raise_open_file_limit()
     binary = find_livekit_server(environ=context.environ, cache_bin_dir=default_bin_dir())
     check_ports(port_needs(settings.ports))
-    credentials = _credentials(context)
+    credentials = run_credentials()
     context.redactor.add(credentials.api_secret)
     config_path = default_state_dir() / "livekit.yaml"
     registration_file = default_state_dir() / "agent-registration.json"
@@ -291,6 +336,14 @@ async def _run_claimed(
     watchers = _start_watchers(
         options.parent_pid, options.watch_stdin and stdin_is_pipe(), request_stop
     )
+
+    def on_key(state: KeyState) -> None:
+        if state.state == "missing" and settings.llm.needs_api_key and options.report_missing_key:
+            events.error("missing_api_key", missing_key_message(state), fatal=False)
+
+    # read in the background from now on: a locked keyring delays nothing (KeyStatusCache)
+    keys = KeyStatusCache(context.read_llm_key, on_change=on_key)
+    keys.refresh()
     models = ModelService.create(settings, model_paths(settings), events)
     # fetched here, with progress events, so the agent starts on models already on disk;
     # the app going away during a long first download still stops us at once
@@ -308,12 +361,6 @@ async def _run_claimed(
         for watcher in watchers:
             watcher.cancel()
         raise
-    if settings.llm.missing_api_key:
-        events.error(
-            "missing_api_key",
-            "No Nebius API key is set; add it in settings (PUT /key) or set NEBIUS_API_KEY.",
-            fatal=False,
-        )
 
     def on_service(event: ServiceEvent) -> None:
         events.emit(
@@ -325,6 +372,7 @@ async def _run_claimed(
             message=event.message,
         )
 
+    conflicts = PortConflicts()
     supervisor = Supervisor(
         service_specs(
             settings=settings,
@@ -334,6 +382,7 @@ async def _run_claimed(
             environ=context.environ,
             agent_args=options.agent_args,
             registration_file=registration_file,
+            conflicts=conflicts,
         ),
         on_event=on_service,
     )
@@ -344,20 +393,19 @@ async def _run_claimed(
         credentials=credentials,
         livekit_url=livekit_url,
         request_stop=request_stop,
+        keys=keys,
         models=models,
         registration_file=registration_file,
     )
     token = new_token()  # announced in the ready event on purpose: not added to the redactor
     port_box = [0]
-    runner = web.AppRunner(
+    control = ControlServer(
         build_app(
             backend, token=token, port_ref=lambda: port_box[0], dev_origins=options.dev_origins
         ),
-        access_log=None,
+        port=ports.control_api,
     )
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", ports.control_api).start()
-    port_box[0] = int(runner.addresses[0][1])
+    port_box[0] = await control.start()
     instance.update(
         ports={
             "control_api": port_box[0],
@@ -365,6 +413,18 @@ async def _run_claimed(
             "agent_health": ports.agent_health,
         }
     )
+
+    def _report_fatal(service: str, message: str) -> int:
+        """The final error event of a service that failed for good; the exit code."""
+        details = fatal_details(service, supervisor, context.redactor)
+        conflict = conflicts.found.get(service)
+        if conflict is not None:
+            events.error("port_busy", str(conflict), fatal=True, **details)
+            return conflict.exit_code
+        events.error(
+            "service_fatal", f"{message}; see the log at {log_file}", fatal=True, **details
+        )
+        return EXIT_FATAL
 
     exit_code = 0
     try:
@@ -375,31 +435,27 @@ async def _run_claimed(
             try:
                 start.result()
             except SupervisorStartError as exc:
-                events.error("service_fatal", f"{exc}; see the log at {log_file}", fatal=True)
                 request_stop("fatal")
-                return EXIT_FATAL
+                return _report_fatal(exc.event.service, str(exc))
             events.emit(
                 "ready",
                 control_url=f"http://127.0.0.1:{port_box[0]}",
                 token=token,
                 livekit_url=livekit_url,
                 log_file=str(log_file),
-                llm_key="missing" if settings.llm.missing_api_key else "available",
+                llm_key=keys.current().state,
             )
-            llm_check = asyncio.ensure_future(_report_llm_reachability(settings, events))
+            llm_check = asyncio.ensure_future(_report_llm_reachability(settings, keys, events))
             fatal: asyncio.Future[Any] = asyncio.ensure_future(supervisor.wait_fatal())
             waiting = {fatal, stop_reason}
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if fatal in done:
                 event = fatal.result()
-                events.error(
-                    "service_fatal",
-                    f"{event.service} keeps crashing ({event.message or 'no detail'}); "
-                    f"see the log at {log_file}",
-                    fatal=True,
-                )
                 request_stop("fatal")
-                exit_code = EXIT_FATAL
+                exit_code = _report_fatal(
+                    event.service,
+                    f"{event.service} keeps crashing ({event.message or 'no detail'})",
+                )
             else:
                 fatal.cancel()
             llm_check.cancel()
@@ -410,16 +466,20 @@ async def _run_claimed(
         # why it stops (shutdown_request, stdin_closed, parent_exit, signal, fatal), for the log
         logger.info("stopping (%s)", reason)
         await supervisor.stop()
-        await runner.cleanup()
+        await control.close()
         for watcher in watchers:
             watcher.cancel()
         events.emit("stopped", reason=reason)
     return exit_code
 
 
-async def _report_llm_reachability(settings: Settings, events: EventWriter) -> None:
+async def _report_llm_reachability(
+    settings: Settings, keys: KeyStatusCache, events: EventWriter
+) -> None:
     """A non-fatal ``llm_unreachable`` event when the endpoint is down or refuses the key, so
     the app can say so before the user speaks (the agent also apologises per turn)."""
+    key = await keys.known()
+    settings = with_value(settings, "llm.api_key", key.value)
     if settings.llm.missing_api_key:
         return
     try:

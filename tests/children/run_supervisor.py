@@ -32,8 +32,11 @@ async def main() -> None:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--no-parent-death-signal", action="store_true")
     parser.add_argument("--children-watch-stdin", action="store_true")
+    parser.add_argument("--grandchild", choices=["plain", "setsid", "orphan"])
     args = parser.parse_args()
     child_args = ["--watch-stdin"] if args.children_watch_stdin else []
+    if args.grandchild:
+        child_args += ["--grandchild", args.grandchild]
     specs = []
     for name in ("first", "second"):
         state = args.state_dir / f"{name}.json"
@@ -51,6 +54,10 @@ async def main() -> None:
     supervisor = Supervisor(specs, on_event=lambda event: None, spawner=spawner)
     await supervisor.start()
     pids = {name: status.pid for name, status in supervisor.status().items()}
+    for name in ("first", "second"):
+        state = json.loads((args.state_dir / f"{name}.json").read_text(encoding="utf-8"))
+        for index, pid in enumerate(state["grandchildren"]):
+            pids[f"{name}-grandchild-{index}"] = pid
     print(json.dumps(pids), flush=True)
     await asyncio.Event().wait()
 

@@ -28,17 +28,27 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
     from voice_sidecar.agent_worker import WorkerConnection, run_worker
     from voice_sidecar.commands.converse import default_persona
     from voice_sidecar.runtime import SpeechRuntime
-    from voice_sidecar.secret_store import livekit_credentials
+    from voice_sidecar.secret_store import KeyringError, livekit_credentials
 
     from .common import model_paths
 
-    settings = context.resolve_llm_key()
+    # the LLM key is read for each conversation (settings_for_job), not here: a locked keyring
+    # must not hold up the worker's start
+    settings = context.settings
     env = context.environ
     url = env.get("LIVEKIT_URL") or f"ws://127.0.0.1:{settings.ports.livekit_http}"
     if env.get("LIVEKIT_API_KEY") and env.get("LIVEKIT_API_SECRET"):
         key, secret = env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]
     else:
-        credentials = livekit_credentials(context.store)
+        try:
+            credentials = livekit_credentials(context.store)
+        except KeyringError as exc:
+            # what is missing is the LiveKit pair, not an LLM key
+            raise UserFacingError(
+                "no LiveKit key pair: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET (32+ "
+                f"characters, the pair livekit-server was given); the OS keyring cannot be used "
+                f"to keep one ({exc})"
+            ) from None
         key, secret = credentials.api_key, credentials.api_secret
     if len(secret) < 32:
         raise UserFacingError("LIVEKIT_API_SECRET must be at least 32 characters")

@@ -53,7 +53,7 @@ def _toml(value: Any) -> str:
 
 
 def effective_settings(context: CommandContext) -> list[dict[str, Any]]:
-    settings = context.resolve_llm_key()
+    settings = context.resolve_llm_key(warn=False)  # the source column says where it is
     rows = []
     for section in section_classes():
         values = getattr(settings, section)

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 from voice_sidecar.log import logger
 from voice_sidecar.redaction import Redactor
-from voice_sidecar.secret_store import ResolvedKey, SecretStore, resolve_api_key
+from voice_sidecar.secret_store import (
+    ResolvedKey,
+    SecretStore,
+    missing_key_advice,
+    resolve_api_key,
+)
 from voice_sidecar.settings import Settings
 from voice_sidecar.settings_loader import LoadedSettings, with_value
 
@@ -19,15 +24,16 @@ class CommandContext:
     store: SecretStore
     redactor: Redactor
     llm_key: ResolvedKey | None = field(default=None)
+    _warned: bool = field(default=False, repr=False)
 
     @property
     def settings(self) -> Settings:
         return self.loaded.settings
 
-    def resolve_llm_key(self) -> Settings:
-        """Settings with the LLM key filled in: the Nebius key for Nebius (environment, then
-        keyring), the generic key for any other endpoint. Never fails: a missing key is a state
-        the agent reports, not a crash."""
+    def read_llm_key(self) -> ResolvedKey:
+        """The LLM key: the Nebius key for Nebius (environment, then keyring), the generic key
+        for any other endpoint. Blocks for as long as the keyring takes (its timeout at most);
+        never raises: a missing key is a state. Known values are added to the redactor."""
         llm = self.settings.llm
         if llm.is_nebius:
             resolved = resolve_api_key("nebius", self.environ, self.store)
@@ -37,9 +43,18 @@ class CommandContext:
             resolved = resolve_api_key("llm", self.environ, self.store)
             if resolved.value is None:
                 resolved = ResolvedKey(None, "not needed")
-        if resolved.problem and llm.is_nebius:
-            logger.warning("cannot read the Nebius key from the keyring: %s", resolved.problem)
-        self.llm_key = resolved
         self.redactor.add(resolved.value)
+        return resolved
+
+    def resolve_llm_key(self, *, warn: bool = True) -> Settings:
+        """Settings with the LLM key filled in (``read_llm_key``); ``warn``: say once, as a
+        warning, that the key is missing because the keyring cannot be read, and how to fix
+        it (commands that report the key's state themselves pass False)."""
+        llm = self.settings.llm
+        resolved = self.read_llm_key()
+        if warn and resolved.problem and llm.is_nebius and not self._warned:
+            self._warned = True
+            logger.warning("no Nebius API key: %s", missing_key_advice("nebius", resolved.problem))
+        self.llm_key = resolved
         self.loaded.sources["llm.api_key"] = resolved.source
         return with_value(self.settings, "llm.api_key", resolved.value)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from voice_sidecar.errors import PersonaError
+from voice_sidecar.errors import AudioFileError, PersonaError
 from voice_sidecar.log import logger
 from voice_sidecar.persona import (
     Persona,
@@ -19,6 +19,7 @@ from voice_sidecar.persona import (
     parse_session_request,
 )
 from voice_sidecar.settings import PersonaSettings, Settings
+from voice_sidecar.settings_loader import with_value
 
 if TYPE_CHECKING:
     from voice_sidecar.converse.runner import ConversationResult, TurnResult
@@ -85,14 +86,26 @@ def load_session_request(raw: str | None, defaults: Persona) -> SessionRequest:
 
 def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
     # heavy imports (LiveKit, models) only for the command that needs them
-    from voice_sidecar.audio_files import read_speech, write_wav
+    from voice_sidecar.audio_files import (
+        check_not_silent,
+        check_output_file,
+        read_speech,
+        write_wav,
+    )
     from voice_sidecar.converse.runner import ConverseOptions, Utterance, run_conversation
     from voice_sidecar.llm_client import check_llm_reachable
     from voice_sidecar.models.progress_render import TerminalProgressBar
     from voice_sidecar.runtime import SpeechRuntime
 
     request = load_session_request(args.persona, default_persona(context.settings.persona))
-    utterances = [Utterance(name=str(path), samples=read_speech(path)) for path in args.inputs]
+    # every input and the output are checked before anything loads: a problem is one line
+    # now, not a traceback after the whole conversation
+    utterances = [
+        Utterance(name=str(path), samples=check_not_silent(read_speech(path), path))
+        for path in args.inputs
+    ]
+    if args.out:
+        check_output_file(args.out)
     settings = context.resolve_llm_key()
     if settings.llm.missing_api_key:
         logger.warning(
@@ -100,20 +113,50 @@ def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
             "(store it with 'voice-sidecar key set' or set NEBIUS_API_KEY)"
         )
     elif not args.no_llm_check:
-        asyncio.run(check_llm_reachable(settings.llm))
+        model = asyncio.run(
+            check_llm_reachable(
+                settings.llm, model_given=context.loaded.sources.get("llm.model") != "default"
+            )
+        )
+        if model != settings.llm.model:
+            logger.warning("the LLM serves one model, %r: using it (--llm-model to choose)", model)
+            settings = with_value(settings, "llm.model", model)
     started = time.perf_counter()
     runtime = SpeechRuntime.load(
         settings, model_paths(settings), progress=TerminalProgressBar(sys.stderr)
     )
+    finished: dict[int, dict[str, Any]] = {}
+
+    def on_turn(index: int, turn: TurnResult) -> None:
+        finished[index] = turn_report(turn)
+        if not args.json:  # each turn as it completes; --json prints one document at the end
+            print_turn(index + 1, finished[index])
+            sys.stdout.flush()
+
     try:
         runtime.warm_up()
         ready_s = time.perf_counter() - started
         options = ConverseOptions(barge_in_after_s=args.barge_in_after, noise_dbfs=args.noise_dbfs)
-        result = asyncio.run(run_conversation(runtime, settings, request, utterances, options))
+        if not args.json:
+            print_header(runtime, settings)
+        try:
+            result = asyncio.run(
+                run_conversation(runtime, settings, request, utterances, options, on_turn)
+            )
+        except KeyboardInterrupt:
+            # Ctrl+C: what was finished is kept and shown; nothing is written to --out
+            turns = [finished[i] for i in sorted(finished)]
+            if args.json:
+                json.dump({"turns": turns, "stopped": "interrupted"}, sys.stdout, indent=2)
+                sys.stdout.write("\n")
+            print(
+                f"voice-sidecar: stopped after {len(turns)} of {len(utterances)} turns"
+                + (f"; {args.out} was not written" if args.out else ""),
+                file=sys.stderr,
+            )
+            return 130
     finally:
         runtime.close()
-    if args.out:
-        write_wav(args.out, result.audio, sample_rate=result.sample_rate)
     report = build_report(
         result, settings, runtime, ready_s, context.llm_key.source if context.llm_key else "missing"
     )
@@ -121,8 +164,25 @@ def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_transcript(report)
+        for index, turn in enumerate(report["turns"]):
+            if index not in finished:  # a turn the run ended before reporting
+                print_turn(index + 1, turn)
+        for error in report["errors"]:
+            print(f"\nsession error: {error}")
+    if args.out:
+        try:
+            write_wav(args.out, result.audio, sample_rate=result.sample_rate)
+        except OSError as exc:  # checked at the start; the folder may have gone since
+            raise AudioFileError(
+                f"cannot write {args.out} ({exc.strerror or exc}); the transcript above is complete"
+            ) from None
     return 0
+
+
+def _wait(turn: TurnResult) -> float | None:
+    if turn.stt_delay_s is None or turn.stt_inference_s is None:
+        return None
+    return max(turn.stt_delay_s - turn.stt_inference_s, 0.0)
 
 
 def _round(value: float | None) -> float | None:
@@ -136,9 +196,11 @@ def turn_report(turn: TurnResult) -> dict[str, Any]:
         "agent_text": turn.agent_text,
         "interrupted": turn.interrupted,
         "first_audio_latency_s": _round(turn.first_audio_latency_s),
+        # each part on its own, as bench reports them: the framework's transcription delay
+        # (end of speech to final transcript) holds both the end-of-turn wait and Whisper
         "breakdown": {
-            "end_of_turn_s": _round(turn.end_of_turn_delay_s),
-            "stt_s": _round(turn.stt_delay_s),
+            "end_of_turn_wait_s": _round(_wait(turn)),
+            "stt_inference_s": _round(turn.stt_inference_s),
             "llm_ttft_s": _round(turn.llm_ttft_s),
             "llm_first_sentence_s": _round(turn.llm_first_sentence_s),
             "tts_ttfb_s": _round(turn.tts_ttfb_s),
@@ -182,24 +244,27 @@ def _fmt(value: object) -> str:
     return "-" if value is None else f"{value:.2f}s" if isinstance(value, float) else str(value)
 
 
-def print_transcript(report: dict[str, Any]) -> None:
-    stt = report["stt"]
+def print_header(runtime: SpeechRuntime, settings: Settings) -> None:
+    from voice_sidecar.llm_client import endpoint_label
+
+    choice = runtime.whisper.device_choice
     print(
-        f"STT {stt['model']} ({stt['device']}/{stt['compute_type']}), "
-        f"TTS {report['tts']['voice']}, LLM {report['llm']['model']} at {report['llm']['endpoint']}"
+        f"STT {runtime.whisper.name} ({choice.device}/{choice.compute_type}), "
+        f"TTS {runtime.voice().name}, LLM {settings.llm.model} at "
+        f"{endpoint_label(settings.llm.base_url)}"
     )
-    for index, turn in enumerate(report["turns"], start=1):
-        print(f"\n[{index}] user:  {turn['user_transcript'] or '(nothing recognised)'}")
-        marker = " [interrupted]" if turn["interrupted"] else ""
-        print(f"    agent: {turn['agent_text'] or '(no reply)'}{marker}")
-        b = turn["breakdown"]
-        print(
-            f"    first audio {_fmt(turn['first_audio_latency_s'])} after speech end "
-            f"(end of turn {_fmt(b['end_of_turn_s'])}, STT {_fmt(b['stt_s'])}, "
-            f"LLM first token {_fmt(b['llm_ttft_s'])}, first sentence "
-            f"{_fmt(b['llm_first_sentence_s'])}, TTS first byte {_fmt(b['tts_ttfb_s'])})"
-        )
-        if turn["barge_in_reaction_s"] is not None:
-            print(f"    barge-in silenced the agent after {_fmt(turn['barge_in_reaction_s'])}")
-    for error in report["errors"]:
-        print(f"\nsession error: {error}")
+
+
+def print_turn(number: int, turn: dict[str, Any]) -> None:
+    print(f"\n[{number}] user:  {turn['user_transcript'] or '(nothing recognised)'}")
+    marker = " [interrupted]" if turn["interrupted"] else ""
+    print(f"    agent: {turn['agent_text'] or '(no reply)'}{marker}")
+    b = turn["breakdown"]
+    print(
+        f"    first audio {_fmt(turn['first_audio_latency_s'])} after speech end "
+        f"(end-of-turn wait {_fmt(b['end_of_turn_wait_s'])}, Whisper "
+        f"{_fmt(b['stt_inference_s'])}, LLM first token {_fmt(b['llm_ttft_s'])}, first "
+        f"sentence {_fmt(b['llm_first_sentence_s'])}, TTS first byte {_fmt(b['tts_ttfb_s'])})"
+    )
+    if turn["barge_in_reaction_s"] is not None:
+        print(f"    barge-in silenced the agent after {_fmt(turn['barge_in_reaction_s'])}")

@@ -13,6 +13,7 @@ from voice_sidecar.secret_store import (
     ENV_FOR_KEY,
     KeyName,
     KeyringError,
+    missing_key_advice,
     resolve_api_key,
     validate_api_key,
 )
@@ -79,8 +80,14 @@ def store_key(context: CommandContext, name: KeyName, raw: str) -> str:
 
 def run_set(args: argparse.Namespace, context: CommandContext) -> int:
     name: KeyName = args.name
+    try:  # before asking: a key typed for a keyring that cannot take it would be lost
+        backend = context.store.backend_name()
+    except KeyringError as exc:
+        raise KeyringError(
+            f"cannot store the {_LABELS[name]}: {missing_key_advice(name, str(exc))}"
+        ) from None
     store_key(context, name, _read_key(args))
-    print(f"Stored the {_LABELS[name]} in the OS keyring ({context.store.backend_name()}).")
+    print(f"Stored the {_LABELS[name]} in the OS keyring ({backend}).")
     variable = ENV_FOR_KEY[name]
     if context.environ.get(variable):
         print(f"Note: {variable} is set in this environment and takes precedence over the keyring.")
@@ -111,9 +118,7 @@ def run_status(args: argparse.Namespace, context: CommandContext) -> int:
         if resolved.source.startswith("environment") and stored:
             print("A key is also stored in the keyring; the environment takes precedence.")
     else:
-        print(f"{_LABELS[name]}: not set. Store it with: voice-sidecar key set {name}")
-        if resolved.problem:
-            print(f"The keyring could not be read: {resolved.problem}")
+        print(f"{_LABELS[name]}: not set; {missing_key_advice(name, resolved.problem)}.")
     return 0 if resolved.value is not None else EXIT_MISSING
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voice_sidecar.persona import Persona
+from voice_sidecar.secret_store import missing_key_advice
 
 from .context import CommandContext
 
@@ -74,8 +75,7 @@ def key_step(facts: KeyFacts) -> KeyStep:
     if facts.keyring_problem:
         return KeyStep(
             "go_without",
-            f"No Nebius API key, and the OS keyring cannot be used ({facts.keyring_problem}); "
-            "set NEBIUS_API_KEY in the environment to give it.",
+            f"No Nebius API key: {missing_key_advice('nebius', facts.keyring_problem)}.",
         )
     if not facts.prompt_allowed:
         return KeyStep("go_without", f"No Nebius API key: {_LATER}.")
@@ -390,7 +390,7 @@ def run_start(args: argparse.Namespace, context: CommandContext) -> int:
 
     overrides: dict[str, Any] = _flag_overrides(args)
     overrides |= _apply_persona(args, context)
-    ensure_key(args, context)
+    key = ensure_key(args, context)
     ensure_livekit(args, context)
     log_file = Path(_file_logging(context))
     _terminal_log_level(context)
@@ -407,6 +407,8 @@ def run_start(args: argparse.Namespace, context: CommandContext) -> int:
                     agent_args=agent_arguments(_child_args(args), overrides),
                     dev_origins=args.dev_origin,
                     log_file=log_file,
+                    # a missing key was said once already, with the way to fix it
+                    report_missing_key=key.note is None,
                 ),
             )
         )

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from voice_sidecar.errors import UserFacingError
@@ -48,17 +47,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _file_logging(context: CommandContext) -> str:
+    from voice_sidecar.log import add_file_handler
     from voice_sidecar.paths import default_log_file
     from voice_sidecar.redaction import install
 
     configured = context.settings.logging.file
     path = Path(configured) if configured else default_log_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
+    add_file_handler(path, level=logging.INFO, rotate=True)
     root = logging.getLogger()
-    root.addHandler(handler)
     root.setLevel(min(root.level, logging.INFO))
     install(context.redactor)
     return str(path)

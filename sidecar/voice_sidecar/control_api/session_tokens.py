@@ -25,7 +25,10 @@ def dispatch_metadata(request: SessionRequest) -> str:
             "version": SCHEMA_VERSION,
             "persona": {k: v for k, v in asdict(request.persona).items() if v is not None},
             "history": [{"role": m.role, "text": m.text} for m in request.history],
-        }
+        },
+        # UTF-8 rather than \u escapes: the metadata stays as small as the request was, well
+        # inside persona.MAX_REQUEST_BYTES
+        ensure_ascii=False,
     )
 
 

@@ -185,7 +185,11 @@ async def run_conversation(
     request: SessionRequest,
     utterances: Sequence[Utterance],
     options: ConverseOptions | None = None,
+    on_turn: Callable[[int, TurnResult], None] | None = None,
 ) -> ConversationResult:
+    """Run the conversation; ``on_turn(index, turn)`` hears of each turn once its reply is
+    over, as it happens (in barge-in mode, where the next turn cuts each reply short, all of
+    them at the end)."""
     options = options or ConverseOptions()
     origin = time.time()
     audio_in = FileAudioInput(noise_dbfs=options.noise_dbfs)
@@ -207,6 +211,18 @@ async def run_conversation(
     session.output.transcription = synchronizer.text_output
 
     spoken: list[SpokenUtterance] = []
+
+    reported: set[int] = set()
+
+    def finished(*indices: int) -> None:
+        if on_turn is None:
+            return
+        turns = _assemble_turns(utterances, spoken, observer.items, audio_out, origin)
+        for index in indices:
+            if 0 <= index < len(turns) and index not in reported:
+                reported.add(index)
+                on_turn(index, turns[index])
+
     await session.start(agent, record=False)
     try:
         await asyncio.sleep(options.lead_in_s)
@@ -217,6 +233,7 @@ async def run_conversation(
                     await _await_barge_in_point(audio_out, observer, previous_end, options)
                 else:
                     await _await_reply_done(observer, previous_end, options)
+                    finished(index - 1)
                     await asyncio.sleep(options.gap_s)
             if observer.closed:
                 break
@@ -227,6 +244,7 @@ async def run_conversation(
         elif spoken:
             await _await_reply_done(observer, spoken[-1].speech_end_at, options)
         await asyncio.sleep(0.2)
+        finished(*range(len(spoken)))
     finally:
         closing_at = time.time()
         history = session.history.to_dict(exclude_timestamp=False)

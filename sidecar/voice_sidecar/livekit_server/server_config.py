@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from voice_sidecar.secret_store import LiveKitCredentials
+from voice_sidecar.secret_store import LiveKitCredentials, without_secrets
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ def render_config(ports: LiveKitPorts, *, log_level: str = "info", container: bo
 
 
 def server_environment(base: Mapping[str, str], credentials: LiveKitCredentials) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if not k.startswith("LIVEKIT_")}
+    """livekit-server's environment: its key pair and no other secret (not the LLM keys)."""
+    env = {k: v for k, v in without_secrets(base).items() if not k.startswith("LIVEKIT_")}
     env["LIVEKIT_KEYS"] = f"{credentials.api_key}: {credentials.api_secret}"
     return env
 

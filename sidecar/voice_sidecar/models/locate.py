@@ -8,6 +8,8 @@ download has not finished never counts. Nothing here touches the network
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
 
 from voice_sidecar.errors import ModelNotFoundError
@@ -44,10 +46,29 @@ def _installed_whisper(root: Path, model: str) -> Path | None:
     return None
 
 
+def not_found_hint(name: str, catalog_names: Sequence[str], kind: str) -> str:
+    """What to do about a model name that is neither installed nor in the catalog: the
+    nearest catalog names (never ``models pull`` of a name the catalog does not have)."""
+    near = difflib.get_close_matches(name, catalog_names, n=3, cutoff=0.6)
+    if not near:
+        near = [n for n in catalog_names if n.lower().startswith(name.lower()[:3])][:3]
+    if near:
+        return f"did you mean {' or '.join(repr(n) for n in near)}? (voice-sidecar models list)"
+    return f"voice-sidecar models list shows the {kind} names it knows; or give a path"
+
+
 def locate_whisper(
-    model: str, *, models_dir: Path, cache_dir: Path, bundled_dir: Path | None = None
+    model: str,
+    *,
+    models_dir: Path,
+    cache_dir: Path,
+    bundled_dir: Path | None = None,
+    catalog_names: Sequence[str] | None = None,
 ) -> Path:
-    """Directory of a CTranslate2 Whisper model named or given by ``model``."""
+    """Directory of a CTranslate2 Whisper model named or given by ``model``.
+
+    ``catalog_names``: the catalog's Whisper names, when ``model`` is not one of them: the
+    error then suggests the nearest instead of a pull that cannot work."""
     if looks_like_path(model):
         return _check_whisper_dir(Path(model).expanduser(), setting="the STT model setting")
     for root in (models_dir, bundled_dir):
@@ -58,6 +79,11 @@ def locate_whisper(
     if packaged is not None:
         return packaged
     installed, _ = packaged_names()
+    if catalog_names is not None:
+        raise ModelNotFoundError(
+            f"no Whisper model is called {model!r}; "
+            + not_found_hint(model, [*catalog_names, *installed], "Whisper")
+        )
     hint = f" (installed: {', '.join(installed)})" if installed else ""
     raise ModelNotFoundError(
         f"Whisper model {model!r} is not installed{hint}; "
@@ -77,8 +103,15 @@ def _check_voice_file(path: Path) -> Path:
     return path
 
 
-def locate_voice(voice: str, *, models_dir: Path, bundled_dir: Path | None = None) -> Path:
-    """The ``.onnx`` file of a Piper voice named or given by ``voice``."""
+def locate_voice(
+    voice: str,
+    *,
+    models_dir: Path,
+    bundled_dir: Path | None = None,
+    catalog_names: Sequence[str] | None = None,
+) -> Path:
+    """The ``.onnx`` file of a Piper voice named or given by ``voice`` (``catalog_names``: as
+    for ``locate_whisper``)."""
     if looks_like_path(voice):
         return _check_voice_file(Path(voice).expanduser())
     roots = [root for root in (models_dir, bundled_dir) if root is not None]
@@ -93,6 +126,11 @@ def locate_voice(voice: str, *, models_dir: Path, bundled_dir: Path | None = Non
     if packaged is not None:
         return _check_voice_file(packaged)
     _, installed = packaged_names()
+    if catalog_names is not None:
+        raise ModelNotFoundError(
+            f"no Piper voice is called {voice!r}; "
+            + not_found_hint(voice, [*catalog_names, *installed], "voice")
+        )
     hint = f" (installed: {', '.join(installed)})" if installed else ""
     raise ModelNotFoundError(
         f"Piper voice {voice!r} is not installed{hint}; pass a path to a voice .onnx file "

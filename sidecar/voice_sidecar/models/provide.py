@@ -58,6 +58,9 @@ class ModelProvider:
     def catalog(self) -> Catalog:
         return self.manager.store.catalog
 
+    def _names(self, kind: ModelKind) -> list[str]:
+        return [m.name for m in self.catalog.models if m.kind == kind]
+
     def whisper_path(self, name: str) -> Path:
         """The directory of Whisper model ``name`` (a catalog name or a path)."""
         model = None if looks_like_path(name) else self.catalog.get(name, "whisper")
@@ -67,6 +70,7 @@ class ModelProvider:
                 models_dir=self.models_dir,
                 cache_dir=self.cache_dir,
                 bundled_dir=self.bundled_dir,
+                catalog_names=None if looks_like_path(name) else self._names("whisper"),
             )
         return self.manager.ensure(model, progress=self.progress).path
 
@@ -74,7 +78,12 @@ class ModelProvider:
         """The ``.onnx`` file of Piper voice ``name`` (a catalog name or a path)."""
         model = None if looks_like_path(name) else self.catalog.get(name, "piper")
         if model is None:
-            return locate_voice(name, models_dir=self.models_dir, bundled_dir=self.bundled_dir)
+            return locate_voice(
+                name,
+                models_dir=self.models_dir,
+                bundled_dir=self.bundled_dir,
+                catalog_names=None if looks_like_path(name) else self._names("piper"),
+            )
         return self.manager.ensure(model, progress=self.progress).path
 
     def load(self, kind: ModelKind, name: str, path: Path, loader: Callable[[Path], T]) -> T:

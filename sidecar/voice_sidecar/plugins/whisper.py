@@ -26,7 +26,7 @@ from voice_sidecar.audio_files import (
     int16_to_float,
     resample_int16,
 )
-from voice_sidecar.errors import ModelLoadError
+from voice_sidecar.errors import ModelLoadError, UserFacingError
 from voice_sidecar.log import logger
 
 from .device import DeviceChoice, choose_whisper_device
@@ -91,7 +91,7 @@ class WhisperEngine:
             )
         except Exception as exc:
             if choice.device != "cuda":
-                raise _load_error(path, exc) from exc
+                raise _load_error(path, exc, choice) from exc
             fallback = DeviceChoice(
                 "cpu", "int8", f"CUDA failed to load the model ({_short(exc)}); using the CPU"
             )
@@ -186,7 +186,20 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-def _load_error(path: Path, exc: BaseException) -> ModelLoadError:
+def _load_error(
+    path: Path, exc: BaseException, choice: DeviceChoice | None = None
+) -> ModelLoadError | UserFacingError:
+    """Why a model did not load. A compute type the device cannot run is the setting's fault,
+    not the model's: deleting a healthy model would not help."""
+    if choice is not None and "compute type" in str(exc).lower():
+        import ctranslate2
+
+        supported = sorted(ctranslate2.get_supported_compute_types(choice.device))
+        return UserFacingError(
+            f"the {choice.device.upper() if choice.device == 'cpu' else choice.device} cannot run "
+            f"Whisper with compute type {choice.compute_type!r}; set --stt-compute-type to one of "
+            f"{', '.join(supported)} (or auto)"
+        )
     return ModelLoadError(
         f"cannot load Whisper model {path}: {_short(exc)}; the files may be corrupt or "
         "incomplete, so delete the directory and install the model again"

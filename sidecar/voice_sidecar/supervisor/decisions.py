@@ -16,21 +16,35 @@ class FailureKind(Enum):
     NOT_READY = "not_ready"
     EXITED = "exited"
     UNHEALTHY = "unhealthy"
+    CONFLICT = "conflict"
+    """It exited before it was ready and ``ServiceSpec.diagnose`` found why (a taken port):
+    restarting cannot help."""
+    NO_RESOURCES = "no_resources"
+    """The supervisor itself ran short (descriptors, memory) starting the child: retried
+    after a backoff, never counted as a crash of the service."""
 
 
 @dataclass(frozen=True)
 class Failure:
     kind: FailureKind
     message: str
+    returncode: int | None = None
+    """The child's exit status when it exited (negative: the signal that ended it)."""
 
     @property
     def before_ready(self) -> bool:
-        return self.kind in (FailureKind.EXITED_BEFORE_READY, FailureKind.NOT_READY)
+        return self.kind in (
+            FailureKind.EXITED_BEFORE_READY,
+            FailureKind.NOT_READY,
+            FailureKind.CONFLICT,
+        )
 
 
 @dataclass(frozen=True)
 class Restart:
     delay_s: float
+    counted: bool = True
+    """Whether this restart counts towards the crash loop (a shortage of ours does not)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,11 @@ def decide_restart(
     """
     if failure.kind is FailureKind.SPAWN_FAILED:
         return GiveUp("the program cannot be started")
+    if failure.kind is FailureKind.CONFLICT:
+        return GiveUp("not restarting")
     recent = recent_restarts(policy, restart_times, now)
+    if failure.kind is FailureKind.NO_RESOURCES:
+        return Restart(max(backoff_delay(policy, recent), policy.backoff_base_s), counted=False)
     if recent >= policy.max_restarts_in_window:
         return GiveUp(
             f"crash loop: {recent} restarts within {policy.crash_window_s:g} s, not restarting"
@@ -71,6 +89,18 @@ def decide_restart(
     if failure.before_ready and failed_starts >= policy.max_failed_starts:
         return GiveUp(f"never became ready in {failed_starts} attempts, not restarting")
     return Restart(backoff_delay(policy, recent))
+
+
+def exit_fields(returncode: int | None) -> tuple[int | None, str | None]:
+    """(exit code, signal name) of a return code, for reports; (None, None) if it did not exit."""
+    if returncode is None:
+        return None, None
+    if returncode < 0:
+        try:
+            return None, signal.Signals(-returncode).name
+        except ValueError:
+            return None, f"signal {-returncode}"
+    return returncode, None
 
 
 def describe_exit(returncode: int) -> str:

@@ -41,6 +41,12 @@ class ServiceStatus:
     restarts: int
     pid: int | None
     last_error: str | None
+    last_exit_code: int | None = None
+    """The exit code of the last child that exited by itself (None: a signal, or none did)."""
+    last_signal: str | None = None
+    """The signal that ended the last child that exited, e.g. ``SIGSEGV``."""
+    last_output: tuple[str, ...] = ()
+    """The last lines the last failed child wrote (not redacted: child output)."""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

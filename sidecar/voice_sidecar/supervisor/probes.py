@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Container
 
+from voice_sidecar.supervisor.resources import ProbeInconclusiveError, is_resource_shortage
 from voice_sidecar.supervisor.spec import Probe
 
 
@@ -13,7 +14,8 @@ async def http_status(
     host: str, port: int, path: str = "/", *, timeout_s: float = 2.0
 ) -> int | None:
     """The status code of ``GET path`` (HTTP/1.0), or ``None`` if there is no valid answer
-    within ``timeout_s`` (refused, reset, silent, not HTTP)."""
+    within ``timeout_s`` (refused, reset, silent, not HTTP). ``ProbeInconclusiveError`` when
+    this process could not even open the socket (out of descriptors)."""
     request = f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
     try:
         async with asyncio.timeout(timeout_s):
@@ -26,7 +28,11 @@ async def http_status(
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
-    except (OSError, TimeoutError, ValueError):
+    except OSError as error:
+        if is_resource_shortage(error):
+            raise ProbeInconclusiveError(str(error)) from error
+        return None
+    except (TimeoutError, ValueError):
         return None
     parts = status_line.split()
     if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
@@ -58,7 +64,11 @@ def tcp_probe(host: str, port: int, *, timeout_s: float = 2.0) -> Probe:
         try:
             async with asyncio.timeout(timeout_s):
                 _, writer = await asyncio.open_connection(host, port)
-        except (OSError, TimeoutError):
+        except OSError as error:
+            if is_resource_shortage(error):
+                raise ProbeInconclusiveError(str(error)) from error
+            return False
+        except TimeoutError:
             return False
         writer.close()
         with contextlib.suppress(OSError):

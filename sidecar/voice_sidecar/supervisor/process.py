@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import errno
 import logging
+import os
 import secrets
+import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Protocol
 
 import psutil
 
 from voice_sidecar.log import logger
 from voice_sidecar.supervisor import tree
-from voice_sidecar.supervisor.spawner import ChildProcess
+from voice_sidecar.supervisor.spawner import OUTPUT_TAIL_LINES, ChildProcess, keeper_command
 from voice_sidecar.supervisor.spec import ServiceSpec
 
 log = logger.getChild("supervisor")
 
 _MAX_LINE = 8192
+_TAIL_LINE_CHARS = 500
 _OUTPUT_DRAIN_S = 1.0
 
 
@@ -31,13 +37,16 @@ class ProcessSpawner:
     - stdout and stderr are merged and logged line by line on
       ``voice_sidecar.service.<name>`` (never on our stdout, which carries events).
     - POSIX: a new session per child (own process group), and on Linux a
-      parent-death SIGKILL unless ``parent_death_signal=False``.
+      parent-death SIGKILL unless ``parent_death_signal=False``; there the child is a
+      keeper (``keeper.py``, a subreaper) that runs the service, so that the service's
+      own descendants die with the supervisor too.
     - Windows: CREATE_NO_WINDOW | CREATE_NEW_PROCESS_GROUP and a kill-on-close Job
       Object.
     """
 
-    def __init__(self, *, parent_death_signal: bool = True) -> None:
+    def __init__(self, *, parent_death_signal: bool = True, keeper: bool = True) -> None:
         self._parent_death_signal = parent_death_signal
+        self._keeper = keeper_command() if keeper and parent_death_signal else None
 
     async def spawn(self, spec: ServiceSpec) -> ChildProcess:
         loop = asyncio.get_running_loop()
@@ -65,19 +74,74 @@ class ProcessSpawner:
         from voice_sidecar.supervisor import _posix
 
         hook = _posix.parent_death_hook() if self._parent_death_signal else None
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _ChildProtocol(loop),
-            program,
-            *args,
-            env=env,
-            cwd=spec.cwd,
-            stdin=pipe,
-            stdout=pipe,
-            stderr=merged,
-            start_new_session=True,
-            preexec_fn=hook,
-        )
-        return _RealChild(spec.name, transport, protocol, marker, started, None)
+        if self._keeper is None:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ChildProtocol(loop),
+                program,
+                *args,
+                env=env,
+                cwd=spec.cwd,
+                stdin=pipe,
+                stdout=pipe,
+                stderr=merged,
+                start_new_session=True,
+                preexec_fn=hook,
+            )
+            return _RealChild(spec.name, transport, protocol, marker, started, None)
+        if not _executable(program):  # as without a keeper: "cannot be started"
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        report_read, report_write = os.pipe()
+        try:
+            keeper_args = ["--parent", str(os.getpid()), "--report-fd", str(report_write)]
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ChildProtocol(loop),
+                self._keeper[0],
+                *self._keeper[1:],
+                *keeper_args,
+                "--",
+                *spec.argv,
+                env=env,
+                cwd=spec.cwd,
+                stdin=pipe,
+                stdout=pipe,
+                stderr=merged,
+                start_new_session=True,
+                preexec_fn=hook,
+                pass_fds=(report_write,),
+            )
+        finally:
+            os.close(report_write)
+        service_pid = await _read_reported_pid(report_read)
+        child = _RealChild(spec.name, transport, protocol, marker, started, None)
+        child.report_service(service_pid)
+        return child
+
+
+_REPORT_TIMEOUT_S = 10.0
+
+
+async def _read_reported_pid(fd: int) -> int | None:
+    """The service's pid as its keeper reports it (None if the keeper died first)."""
+
+    def read() -> bytes:
+        try:
+            return os.read(fd, 64)
+        finally:
+            os.close(fd)
+
+    try:
+        # the read ends at the pid or at the keeper's exit, which closes the pipe
+        raw = await asyncio.wait_for(asyncio.to_thread(read), _REPORT_TIMEOUT_S)
+    except TimeoutError:
+        return None
+    text = raw.decode("ascii", "replace").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _executable(program: str) -> bool:
+    if os.sep in program:
+        return os.access(program, os.X_OK) and not Path(program).is_dir()
+    return shutil.which(program) is not None
 
 
 class _ChildProtocol(asyncio.subprocess.SubprocessStreamProtocol):
@@ -138,6 +202,7 @@ class _RealChild:
         self._transport = transport
         self._protocol = protocol
         self._pid = transport.get_pid()
+        self._group = self._pid  # the direct child leads its session (POSIX)
         self._marker = marker
         self._started = started
         self._job = job
@@ -145,9 +210,17 @@ class _RealChild:
             self._leader: psutil.Process | None = psutil.Process(self._pid)
         except psutil.Error:
             self._leader = None  # already gone; the marker scan still finds its children
+        self._tail: collections.deque[str] = collections.deque(maxlen=OUTPUT_TAIL_LINES)
         self._output = asyncio.ensure_future(
-            _log_output(protocol.stdout, logging.getLogger(f"voice_sidecar.service.{name}"))
+            _log_output(
+                protocol.stdout, logging.getLogger(f"voice_sidecar.service.{name}"), self._tail
+            )
         )
+
+    def report_service(self, pid: int | None) -> None:
+        """The direct child is a keeper: report the service it runs as our pid."""
+        if pid is not None:
+            self._pid = pid
 
     @property
     def pid(self) -> int:
@@ -169,11 +242,11 @@ class _RealChild:
         if sys.platform == "win32":
             from voice_sidecar.supervisor import _windows
 
-            _windows.request_stop(self._pid)
+            _windows.request_stop(self._group)
         else:
             from voice_sidecar.supervisor import _posix
 
-            _posix.request_stop(self._pid)
+            _posix.request_stop(self._group)
 
     async def kill_tree(self) -> None:
         if self._job is not None:
@@ -191,6 +264,9 @@ class _RealChild:
             self._job.close()
             self._job = None
 
+    def output_tail(self) -> list[str]:
+        return list(self._tail)
+
     def _close_stdin(self) -> None:
         stdin = self._protocol.stdin
         if stdin is not None and not stdin.is_closing():
@@ -198,7 +274,9 @@ class _RealChild:
                 stdin.close()
 
 
-async def _log_output(stream: asyncio.StreamReader | None, log: logging.Logger) -> None:
+async def _log_output(
+    stream: asyncio.StreamReader | None, log: logging.Logger, tail: collections.deque[str]
+) -> None:
     """Log the child's output line by line; overlong lines are cut, bad UTF-8 replaced."""
     if stream is None:
         return
@@ -210,12 +288,13 @@ async def _log_output(stream: asyncio.StreamReader | None, log: logging.Logger) 
             lines.append(pending)
             pending = b""
         for line in lines:
-            _log_line(log, line)
+            _log_line(log, line, tail)
     if pending:
-        _log_line(log, pending)
+        _log_line(log, pending, tail)
 
 
-def _log_line(log: logging.Logger, line: bytes) -> None:
+def _log_line(log: logging.Logger, line: bytes, tail: collections.deque[str]) -> None:
     text = line[:_MAX_LINE].decode("utf-8", errors="replace").rstrip("\r")
     if text:
         log.info("%s", text)
+        tail.append(text[:_TAIL_LINE_CHARS])

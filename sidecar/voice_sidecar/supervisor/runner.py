@@ -20,8 +20,10 @@ from voice_sidecar.supervisor.decisions import (
     GiveUp,
     decide_restart,
     describe_exit,
+    exit_fields,
 )
 from voice_sidecar.supervisor.events import ServiceEvent, ServiceState, ServiceStatus
+from voice_sidecar.supervisor.resources import is_resource_shortage
 from voice_sidecar.supervisor.spawner import ChildProcess, Spawner
 from voice_sidecar.supervisor.spec import Probe, ServiceSpec
 
@@ -69,6 +71,8 @@ class ServiceRunner:
         self._state = ServiceState.STOPPED
         self._restarts = 0
         self._last_error: str | None = None
+        self._last_returncode: int | None = None
+        self._last_output: tuple[str, ...] = ()
         self._restart_times: list[float] = []
         self._failed_starts = 0
         self._child: ChildProcess | None = None
@@ -82,7 +86,10 @@ class ServiceRunner:
 
     def status(self) -> ServiceStatus:
         pid = self._child.pid if self._child is not None else None
-        return ServiceStatus(self._state, self._restarts, pid, self._last_error)
+        code, signame = exit_fields(self._last_returncode)
+        return ServiceStatus(
+            self._state, self._restarts, pid, self._last_error, code, signame, self._last_output
+        )
 
     def event(self, message: str | None = None) -> ServiceEvent:
         pid = self._child.pid if self._child is not None else None
@@ -108,7 +115,8 @@ class ServiceRunner:
                     return self._fatal(f"{failure.message}; {decision.reason}")
                 window = self.spec.restart.crash_window_s
                 self._restart_times = [t for t in self._restart_times if now - t < window]
-                self._restart_times.append(now)
+                if decision.counted:
+                    self._restart_times.append(now)
                 self._restarts += 1
                 self._set(
                     ServiceState.RESTARTING,
@@ -149,6 +157,12 @@ class ServiceRunner:
             child = await self._spawn()
         except OSError as error:
             reason = error.strerror or str(error)
+            if is_resource_shortage(error):
+                return Failure(
+                    FailureKind.NO_RESOURCES,
+                    f"the supervisor could not start {self.spec.name} ({reason}); "
+                    "not a fault of the service",
+                )
             return Failure(FailureKind.SPAWN_FAILED, f"cannot start {self.spec.argv[0]}: {reason}")
         self._set(ServiceState.STARTING)
         failure = await self._wait_ready(child)
@@ -158,6 +172,12 @@ class ServiceRunner:
             self.settled.set()
             failure = await self._monitor(child)
         await self._stop_child()
+        if failure.kind is FailureKind.EXITED_BEFORE_READY and self.spec.diagnose is not None:
+            found = self.spec.diagnose()
+            if found:
+                failure = Failure(FailureKind.CONFLICT, found, failure.returncode)
+        self._last_returncode = failure.returncode
+        self._last_output = tuple(child.output_tail())  # drained by the stop
         return failure
 
     async def _spawn(self) -> ChildProcess:
@@ -181,13 +201,17 @@ class ServiceRunner:
         )
         if index == 0:
             code = describe_exit(winner.result())
-            return Failure(FailureKind.EXITED_BEFORE_READY, f"exited before it was ready ({code})")
+            return Failure(
+                FailureKind.EXITED_BEFORE_READY,
+                f"exited before it was ready ({code})",
+                winner.result(),
+            )
         if index == 1:
             return None
         return Failure(FailureKind.NOT_READY, f"not ready within {timeout:g} s")
 
     async def _until_ready(self, probe: Probe) -> None:
-        while not await self._probe(probe):
+        while await self._probe(probe) is not True:  # an inconclusive probe is not "ready"
             await self._clock.sleep(self.spec.ready_interval_s)
 
     async def _monitor(self, child: ChildProcess) -> Failure:
@@ -197,16 +221,29 @@ class ServiceRunner:
             waits.append(self._watch_liveness(probe))
         index, winner = await race(*waits)
         if index == 0:
-            return Failure(FailureKind.EXITED, f"exited ({describe_exit(winner.result())})")
+            returncode = winner.result()
+            return Failure(FailureKind.EXITED, f"exited ({describe_exit(returncode)})", returncode)
         failure: Failure = winner.result()
         return failure
 
     async def _watch_liveness(self, probe: Probe) -> Failure:
         limit = self.spec.failures_before_restart
         failures = 0
+        inconclusive = 0
         while True:
             await self._clock.sleep(self.spec.probe_interval_s)
-            if await self._probe(probe):
+            result = await self._probe(probe)
+            if result is None:  # our own shortage: says nothing about the service
+                inconclusive += 1
+                if inconclusive == 1:
+                    log.warning(
+                        "%s: health check could not run (the supervisor is short of "
+                        "descriptors or memory); not counted against the service",
+                        self.spec.name,
+                    )
+                continue
+            inconclusive = 0
+            if result:
                 if failures:
                     failures = 0
                     self._set(ServiceState.READY, "health check passes again")
@@ -217,14 +254,17 @@ class ServiceRunner:
             if failures >= limit:
                 return Failure(FailureKind.UNHEALTHY, f"{failures} health checks failed in a row")
 
-    async def _probe(self, probe: Probe) -> bool:
-        """One bounded probe; an exception or no answer in time counts as a failure."""
+    async def _probe(self, probe: Probe) -> bool | None:
+        """One bounded probe; an exception or no answer in time counts as a failure, except
+        a resource shortage of our own, which is inconclusive (``None``)."""
         index, winner = await race(probe(), self._clock.sleep(self.spec.probe_timeout_s))
         if index == 1:
             log.debug("%s: probe gave no answer in %g s", self.spec.name, self.spec.probe_timeout_s)
             return False
         error = winner.exception()
         if error is not None:
+            if is_resource_shortage(error):
+                return None
             log.debug("%s: probe failed: %r", self.spec.name, error)
             return False
         return bool(winner.result())
@@ -246,6 +286,13 @@ class ServiceRunner:
         if child.returncode is None:
             child.request_stop()
             await race(child.wait(), self._clock.sleep(self.spec.stop_grace_s))
+            if child.returncode is None:
+                log.warning(
+                    "%s: pid %d did not stop within %g s of being asked to; killing its tree",
+                    self.spec.name,
+                    child.pid,
+                    self.spec.stop_grace_s,
+                )
         await child.kill_tree()
         if child.returncode is None:
             index, _ = await race(child.wait(), self._clock.sleep(KILL_WAIT_S))

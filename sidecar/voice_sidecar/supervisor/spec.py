@@ -66,6 +66,10 @@ class ServiceSpec:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     ready_interval_s: float = 0.25
     probe_timeout_s: float = 2.0
+    diagnose: Callable[[], str | None] | None = None
+    """Asked when the service exited before it was ready (its tree gone): a message means it
+    cannot start as configured, e.g. a port it needs is taken; it is then not restarted
+    and the message is the reason. Must be quick and must not raise."""
 
     def __post_init__(self) -> None:
         if not self.name:
