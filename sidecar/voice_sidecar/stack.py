@@ -32,7 +32,7 @@ from .livekit_server.server_config import (
     server_environment,
 )
 from .llm_client import check_llm_reachable
-from .log import SUPERVISED_VARIABLE
+from .log import SUPERVISED_VARIABLE, logger
 from .model_service import ModelService
 from .paths import default_bin_dir, default_state_dir
 from .persona import SessionRequest
