@@ -165,7 +165,8 @@ class StackBackend:
         status = self.supervisor.status()
         if not all(s.state == "ready" for s in status.values()):
             return False
-        return self._agent_registered(status["livekit-server"].pid)
+        server = status.get("livekit-server")
+        return self._agent_registered(server.pid if server is not None else None)
 
     def _agent_registered(self, server_pid: int | None) -> bool:
         """A session only once the worker has registered with this livekit-server process:
