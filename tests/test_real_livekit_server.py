@@ -21,7 +21,7 @@ import pytest
 from livekit import api, rtc
 
 from voice_sidecar.audio_files import read_speech
-from voice_sidecar.secret_store import LiveKitCredentials, SecretStore
+from voice_sidecar.secret_store import LiveKitCredentials
 
 from .conftest import SpeechFiles
 from .livekit_fixtures import real_livekit_server
@@ -100,13 +100,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
         yield running
 
 
-def _credentials(stack: RealStack, monkeypatch: pytest.MonkeyPatch) -> LiveKitCredentials:
-    """The installation's LiveKit key pair, from the keyring ``up`` used (its own home)."""
-    monkeypatch.setenv("XDG_DATA_HOME", stack.up.env["XDG_DATA_HOME"])
-    store = SecretStore(environ=stack.up.env)
-    key, secret = store.get("livekit-key"), store.get("livekit-secret")
-    assert key
-    assert secret
+def _credentials(stack: RealStack) -> LiveKitCredentials:
+    """This run's LiveKit key pair (``up`` makes one per run), as the agent worker received it:
+    from its environment, the only place it is handed over."""
+    raw = Path(f"/proc/{stack.service_pid('agent')}/environ").read_bytes()
+    environ = dict(item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    key, secret = environ[b"LIVEKIT_API_KEY"].decode(), environ[b"LIVEKIT_API_SECRET"].decode()
+    assert len(secret) >= 32
     return LiveKitCredentials(key, secret)
 
 
@@ -130,11 +130,9 @@ async def _connects(url: str, token: str) -> bool:
     return True
 
 
-async def test_the_server_refuses_foreign_and_expired_tokens(
-    stack: RealStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_the_server_refuses_foreign_and_expired_tokens(stack: RealStack) -> None:
     url = stack.ready["livekit_url"]
-    credentials = _credentials(stack, monkeypatch)
+    credentials = _credentials(stack)
     hour = datetime.timedelta(hours=1)
     # the control: the installation's own key pair gets in
     assert await _connects(url, _token(credentials.api_key, credentials.api_secret, ttl=hour))

@@ -106,7 +106,6 @@ def run_worker(
 
     from livekit import rtc
     from livekit.agents import AgentServer, JobContext, JobExecutorType, llm
-    from livekit.agents.voice import room_io
 
     from .session import build_session
 
@@ -183,13 +182,10 @@ def run_worker(
 
         ctx.room.on("participant_disconnected", on_participant_left)
         # never record: a server that asks for recording (LiveKit Cloud) would get the user's
-        # audio. A room serves one conversation: deleted when it closes, so nothing lingers.
-        await session.start(
-            agent,
-            room=ctx.room,
-            record=False,
-            room_options=room_io.RoomOptions(delete_room_on_close=True),
-        )
+        # audio. The room is not deleted from here: the API client that would do it leaves a
+        # thread behind in every job (threads grew by one a session); livekit-server closes
+        # the empty room 20 s after the user left (departure_timeout), the job ends at once.
+        await session.start(agent, room=ctx.room, record=False)
 
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
     if registration_file is not None:
