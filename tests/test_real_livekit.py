@@ -182,7 +182,6 @@ async def test_five_sessions_reuse_the_warm_models_and_leak_nothing(
         if number == 2:
             stack.llm.behaviour.replies[:] = [LONG_REPLY]
         joined_at = time.monotonic()
-        print("session", number + 1, flush=True)
         participant = await stack.join()
         try:
             spoken = await participant.say(question)

@@ -6,6 +6,7 @@ Against the real binary (CI builds it: scripts/build-livekit-server.sh) and a re
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import re
@@ -21,6 +22,7 @@ import pytest
 from livekit import api, rtc
 
 from voice_sidecar.audio_files import read_speech
+from voice_sidecar.bench.room_participant import RoomParticipant
 from voice_sidecar.secret_store import LiveKitCredentials
 
 from .conftest import SpeechFiles
@@ -210,28 +212,28 @@ async def _session_when_ready(stack: RealStack, within_s: float) -> float:
         try:
             participant = await stack.join()
         except (httpx.HTTPError, TimeoutError, rtc.ConnectError):
-            await _pause()
+            await asyncio.sleep(0.2)
             continue
         await participant.leave()
         return time.monotonic() - started
     raise AssertionError(f"no usable session within {within_s} s: {stack.up.events[-6:]}")
 
 
-async def _pause() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.2)
-
-
-async def test_killed_livekit_server_is_restarted_and_the_next_session_works(
-    stack: RealStack, speech: SpeechFiles
-) -> None:
+async def _mid_reply(stack: RealStack, speech: SpeechFiles) -> RoomParticipant:
+    """A participant in a room whose agent is in the middle of a long reply."""
     stack.llm.behaviour.replies[:] = ["Here is a long answer. " * 20]
     participant = await stack.join()
     spoken = await participant.say(read_speech(speech("Tell me a long story.")))
     assert await until(
         lambda: participant.agent_audio.first_loud_after(spoken.speech_end_at) is not None, 30
     )
+    return participant
+
+
+async def test_killed_livekit_server_is_restarted_and_the_next_session_works(
+    stack: RealStack, speech: SpeechFiles
+) -> None:
+    participant = await _mid_reply(stack, speech)
     events_before = len(stack.up.events)
     old_pid = stack.kill("livekit-server")
     killed_at = time.monotonic()
@@ -255,12 +257,7 @@ async def test_killed_livekit_server_is_restarted_and_the_next_session_works(
 async def test_killed_agent_mid_reply_is_restarted_and_the_next_session_works(
     stack: RealStack, speech: SpeechFiles
 ) -> None:
-    stack.llm.behaviour.replies[:] = ["Here is a long answer. " * 20]
-    participant = await stack.join()
-    spoken = await participant.say(read_speech(speech("Tell me a long story.")))
-    assert await until(
-        lambda: participant.agent_audio.first_loud_after(spoken.speech_end_at) is not None, 30
-    )
+    participant = await _mid_reply(stack, speech)
     events_before = len(stack.up.events)
     old_pid = stack.kill("agent")
     killed_at = time.monotonic()
