@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 import shutil
 import subprocess
 import threading
@@ -49,3 +51,22 @@ def espeak_wav(text: str, path: Path, *, voice: str = "en-us+m3") -> Path | None
         return None
     subprocess.run([binary, "-v", voice, "-s", "160", "-w", str(path), text], check=True)
     return path
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def sounds_like(heard: str, said: str) -> float:
+    """How close a transcript of the agent's voice is to the text it spoke, 0..1.
+
+    The agent's voice keeps Piper's natural variation, so tiny.en mishears a word now and
+    then ("rain" as "ring", "France is" as "Francis"): a word-for-word check fails a CI run
+    in a few hundred. Characters compared in order separate the reply that was spoken
+    (0.95 and up when a word is misheard) from any other reply (0.4 and below)."""
+    return difflib.SequenceMatcher(None, _normalised(heard), _normalised(said)).ratio()
+
+
+def assert_heard(heard: str, said: str, *, at_least: float = 0.8) -> None:
+    score = sounds_like(heard, said)
+    assert score >= at_least, f"heard {heard!r} for {said!r} (similarity {score:.2f})"

@@ -17,6 +17,7 @@ from voice_sidecar.settings import Settings
 from voice_sidecar.testing.llm_server import FakeLlmServer
 
 from .conftest import SpeechFiles
+from .speech import assert_heard
 from .test_converse import _heard, _settings
 
 
@@ -102,9 +103,6 @@ async def test_a_reply_started_on_its_first_clause_still_sounds_like_the_reply(
     )
     (turn,) = result.turns
     assert turn.agent_text == reply
-    heard = await _heard(runtime, result, 0)
-    words = [w.strip(".,?!'").lower() for w in heard.split()]
-    for earlier, later in [("longer", "answer"), ("answer", "time"), ("time", "interrupt")]:
-        assert earlier in words, heard
-        assert later in words, heard
-        assert words.index(earlier) < words.index(later), heard
+    # all of it spoken, in order: a misheard word scores about 0.95, a repeated first clause
+    # 0.87, a lost one 0.82
+    assert_heard(await _heard(runtime, result, 0), reply, at_least=0.9)
