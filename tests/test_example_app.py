@@ -1,7 +1,7 @@
 """The real Tauri app (desktop-integration/example-app) driven under Xvfb by tauri-driver.
 
-The app adopts the kit as desktop-integration/README.md says: it spawns the bundled frozen
-sidecar through the shell plugin and the kit's capability, shows VoiceRoom, stores final
+The app adopts the kit as desktop-integration/README.md says: its Rust side starts the bundled
+frozen sidecar (the page only asks, naming nothing), shows VoiceRoom, stores final
 transcripts in SQLite through `voice_save_message` and stops the sidecar when its window
 closes. Debian's WebKitGTK has no WebRTC, so the room never connects here (Chromium tests
 the room); everything around it runs for real: the frozen sidecar with the real
@@ -208,6 +208,26 @@ def _invoke(app: RunningApp, command: str, args: dict[str, Any]) -> dict[str, An
     return result
 
 
+def _start_sidecar(app: RunningApp, **extra: Any) -> dict[str, Any]:
+    """The app's `voice_sidecar_spawn` as the kit sends it (a channel), plus `extra` keys."""
+    result = app.session.execute_async(
+        """
+        const [extra, done] = arguments;
+        const internals = window.__TAURI_INTERNALS__;
+        const id = internals.transformCallback(() => {});
+        internals
+          .invoke("voice_sidecar_spawn", { ...extra, onOutput: `__CHANNEL__:${id}` })
+          .then(
+            (pid) => done({ ok: true, pid }),
+            (error) => done({ ok: false, error: String(error) }),
+          );
+        """,
+        extra,
+    )
+    assert isinstance(result, dict)
+    return result
+
+
 def _spawn(app: RunningApp, program: str, args: Any, **options: Any) -> dict[str, Any]:
     """The shell plugin's spawn as `Command.sidecar(...).spawn()` sends it, with a channel."""
     result = app.session.execute_async(
@@ -260,37 +280,41 @@ def test_the_web_view_has_no_webrtc_so_the_app_shows_push_to_talk(ready_app: Run
     assert ready_app.session.execute("return arguments[0].disabled", {ELEMENT_KEY: start}) is True
 
 
-def test_the_capability_lets_the_page_spawn_nothing_else(ready_app: RunningApp) -> None:
+def test_the_page_reaches_no_shell_command(ready_app: RunningApp) -> None:
+    """The page has no shell permission at all: it cannot start the sidecar (even with the
+    arguments the app uses), another program, write to a child's stdin or kill it."""
     pid = str(ready_app.process().pid)
+    sidecar = _sidecar(ready_app)
     refused = {
-        "another pid spelling": _spawn(
-            ready_app, "binaries/voice-sidecar", ["up", "--parent-pid", "0"]
-        ),
-        "a flag for the pid": _spawn(
-            ready_app, "binaries/voice-sidecar", ["up", "--parent-pid", f"{pid} --dev"]
-        ),
-        "no pid": _spawn(ready_app, "binaries/voice-sidecar", ["up"]),
-        "one string of arguments": _spawn(
-            ready_app, "binaries/voice-sidecar", f"up --parent-pid {pid}"
+        "the sidecar as the app starts it": _spawn(
+            ready_app, "binaries/voice-sidecar", ["up", "--parent-pid", pid]
         ),
         "the other bundled binary": _spawn(ready_app, "binaries/livekit-server", ["--dev"]),
         "a program that is not a sidecar": _spawn(ready_app, "sh", ["-c", "id"], sidecar=False),
+        "execute": _invoke(
+            ready_app,
+            "plugin:shell|execute",
+            {
+                "program": "binaries/voice-sidecar",
+                "args": ["up", "--parent-pid", pid],
+                "options": {"sidecar": True},
+            },
+        ),
+        "stdin_write": _invoke(
+            ready_app, "plugin:shell|stdin_write", {"pid": sidecar.pid, "buffer": "x\n"}
+        ),
+        "kill": _invoke(ready_app, "plugin:shell|kill", {"cmd": "killChild", "pid": sidecar.pid}),
+        "open": _invoke(ready_app, "plugin:shell|open", {"path": "file:///etc/passwd"}),
     }
     for what, result in refused.items():
         assert result["ok"] is False, f"{what} was allowed: {result}"
-    execute = _invoke(
-        ready_app,
-        "plugin:shell|execute",
-        {
-            "program": "binaries/voice-sidecar",
-            "args": ["up", "--parent-pid", pid],
-            "options": {"sidecar": True},
-        },
-    )
-    assert execute["ok"] is False
-    assert "not allowed" in execute["error"], execute
-    opened = _invoke(ready_app, "plugin:shell|open", {"path": "file:///etc/passwd"})
-    assert opened["ok"] is False, opened
+        assert "not allowed" in result["error"], (what, result)
+    # the app's own command starts one sidecar at a time
+    again = _start_sidecar(ready_app)
+    assert again["ok"] is False, again
+    assert "already running" in again["error"], again
+    assert sidecar.is_running()
+    assert [c.pid for c in ready_app.process().children() if BUNDLE_DIR in c.exe()] == [sidecar.pid]
 
 
 def test_the_key_form_stores_the_key_in_the_secret_service(
@@ -454,12 +478,10 @@ def test_a_crashing_sidecar_shows_the_error_panel_and_is_not_restarted_forever(
         assert lines[0::2] == [f"up --parent-pid {pid}"] * 5
 
 
-def test_the_page_cannot_add_arguments_but_can_set_the_environment(
-    desktop: Desktop, tmp_path: Path
-) -> None:
-    """How the shell plugin (2.4) treats what the capability does not name: arguments beyond
-    the scope's list are dropped, fixed ones are the capability's whatever the caller sent;
-    `options.env` is not scoped at all, so the page chooses the sidecar's environment."""
+def test_the_page_chooses_nothing_the_sidecar_runs_with(desktop: Desktop, tmp_path: Path) -> None:
+    """What the page sends beside the channel is ignored: the sidecar starts as `up
+    --parent-pid <the app>` with the app's environment. (Through the shell plugin's scope
+    the page could set `options.env`, and with it the LLM endpoint the stored key goes to.)"""
     fake = tmp_path / "recording-sidecar"
     fake.write_text(FAKE_SIDECAR)
     fake.chmod(0o755)
@@ -469,19 +491,20 @@ def test_the_page_cannot_add_arguments_but_can_set_the_environment(
     with desktop.run(exe) as app:
         app.session.wait_for("[data-testid=backend-failed]", 60)
         before = len(starts.read_text().splitlines())
-        result = _spawn(
+        result = _start_sidecar(
             app,
-            "binaries/voice-sidecar",
-            ["down", "--other", "4242", "--dev-origin", "http://evil.example"],
+            program="binaries/livekit-server",
+            args=["down", "--dev-origin", "http://evil.example"],
             env={"EXAMPLE_INJECTED": "from-the-page"},
+            options={"env": {"EXAMPLE_INJECTED": "from-the-page"}, "cwd": "/"},
         )
         assert result["ok"] is True, result
         app.session.wait_until(
             lambda: len(starts.read_text().splitlines()) > before, 10, "the extra start"
         )
         argv, env = starts.read_text().splitlines()[before : before + 2]
-        assert argv == "up --parent-pid 4242"
-        assert env == "INJECTED=from-the-page"
+        assert argv == f"up --parent-pid {app.process().pid}"
+        assert env == "INJECTED="
 
 
 def test_a_missing_sidecar_binary_says_reinstall(desktop: Desktop, tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ APP = KIT / "example-app"
 SRC_TAURI = APP / "src-tauri"
 
 COPIES = {
-    "tauri/capabilities/voice-sidecar.json": "capabilities/voice-sidecar.json",
     "tauri/rust/voice.rs": "src/voice.rs",
     "tauri/sqlite/voice_messages.sql": "sqlite/voice_messages.sql",
     "tauri/Info.plist": "Info.plist",
@@ -59,7 +58,17 @@ def test_the_window_may_be_destroyed_after_the_sidecar_stopped() -> None:
     """stopSidecarOnExit calls window.destroy(), which core:default does not allow."""
     default = _json(SRC_TAURI / "capabilities" / "default.json")
     assert "core:window:allow-destroy" in default["permissions"]
-    assert not any("shell:" in p for p in default["permissions"]), "the shell is the kit's only"
+
+
+def test_the_page_is_granted_nothing_of_the_shell() -> None:
+    """The Rust side starts the sidecar; a shell permission would let the page start it (or
+    anything in the scope) with an environment of its choosing."""
+    capabilities = sorted((SRC_TAURI / "capabilities").glob("*.json"))
+    assert [c.name for c in capabilities] == ["default.json"]
+    for capability in capabilities:
+        permissions = _json(capability)["permissions"]
+        named = [p if isinstance(p, str) else p["identifier"] for p in permissions]
+        assert not [n for n in named if n.startswith("shell:")], capability.name
 
 
 def _minor(version: str) -> str:
@@ -70,14 +79,13 @@ def _minor(version: str) -> str:
 
 def test_rust_and_npm_tauri_packages_share_their_minor_versions() -> None:
     """`tauri build` refuses to build when a Tauri crate and its npm package differ in minor
-    version (crates.io had tauri-plugin-shell 2.6 while npm's latest was 2.4)."""
+    version (crates.io had tauri-plugin-shell 2.6 while npm's latest was 2.4). The page
+    needs no shell JavaScript, so the app has only `@tauri-apps/api` to match."""
     lock = tomllib.loads((SRC_TAURI / "Cargo.lock").read_text(encoding="utf-8"))
     crates = {p["name"]: p["version"] for p in lock["package"]}
     npm = _json(APP / "package-lock.json")["packages"]
-    pairs = {
-        "tauri": "@tauri-apps/api",
-        "tauri-plugin-shell": "@tauri-apps/plugin-shell",
-    }
+    pairs = {"tauri": "@tauri-apps/api"}
+    assert "node_modules/@tauri-apps/plugin-shell" not in npm
     for crate, package in pairs.items():
         assert _minor(crates[crate]) == _minor(npm[f"node_modules/{package}"]["version"]), crate
 

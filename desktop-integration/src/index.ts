@@ -14,7 +14,12 @@ export {
   type SidecarProblem,
   type SidecarState,
 } from "./sidecarState";
-export { APP_PID_COMMAND, SidecarController, isValidPid, type SidecarControllerOptions } from "./sidecar";
+export {
+  SIDECAR_COMMANDS,
+  SidecarController,
+  type SidecarControllerOptions,
+  type SidecarOutput,
+} from "./sidecar";
 export { ControlApi, ControlApiError, type ControlApiOptions, type FetchLike } from "./controlApi";
 export {
   DEFAULT_RECONNECT,

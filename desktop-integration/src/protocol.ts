@@ -3,7 +3,7 @@
 
 export const PROTOCOL_VERSION = 1;
 
-/** The `externalBin` entry and the name given to `Command.sidecar`. */
+/** The `externalBin` entry; the app's Rust side starts it by its file name (voice.rs). */
 export const SIDECAR_PROGRAM = "binaries/voice-sidecar";
 
 export const TOPIC_TRANSCRIPTION = "lk.transcription";

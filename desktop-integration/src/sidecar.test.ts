@@ -1,11 +1,11 @@
-import { SidecarController, type SidecarLogger } from "./sidecar";
+import { SIDECAR_COMMANDS, SidecarController, type SidecarLogger } from "./sidecar";
 import { FIXTURE_EXIT_CODES, fixtureLines } from "./testing/fixtures";
-import { FakeShell } from "./testing/fakeShell";
+import { FakeSidecarHost } from "./testing/fakeSidecarHost";
 
 const RESTART = { initialDelayMs: 100, factor: 2, maxDelayMs: 1_000, maxCrashes: 3, windowMs: 60_000 };
 
 function setup(options: { fetch?: typeof fetch; readyTimeoutMs?: number } = {}) {
-  const shell = new FakeShell().install();
+  const shell = new FakeSidecarHost().install();
   const logger: SidecarLogger & { warnings: string[] } = {
     warnings: [],
     warn(message: string) {
@@ -33,13 +33,13 @@ afterEach(() => {
 });
 
 describe("SidecarController through Tauri's IPC mocks", () => {
-  it("spawns the sidecar with exactly the arguments the capability allows", async () => {
+  it("starts the sidecar through the app's command, naming no program, argument or environment", async () => {
     const { shell, controller } = setup();
     await controller.start();
     expect(shell.processes).toHaveLength(1);
-    expect(shell.last.program).toBe("binaries/voice-sidecar");
-    expect(shell.last.args).toEqual(["up", "--parent-pid", "4242"]);
-    expect(shell.last.options).toMatchObject({ sidecar: true });
+    const spawns = shell.invocations.filter((i) => i.cmd === SIDECAR_COMMANDS.spawn);
+    expect(spawns).toHaveLength(1);
+    expect(Object.keys(spawns[0]!.args as object)).toEqual(["onOutput"]);
     expect(controller.getState()).toMatchObject({ phase: "starting", pid: shell.last.pid });
   });
 
@@ -152,7 +152,8 @@ describe("SidecarController through Tauri's IPC mocks", () => {
     shell.exit(shell.last, 0);
     await stopping;
     expect(controller.getState()).toMatchObject({ phase: "stopped", stopReason: "shutdown_request" });
-    expect(shell.invocations.map((i) => i.cmd)).not.toContain("plugin:shell|kill");
+    expect(shell.last.stdin).toEqual(['{"command": "shutdown"}\n']);
+    expect(shell.invocations.map((i) => i.cmd)).not.toContain(SIDECAR_COMMANDS.kill);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(shell.processes).toHaveLength(1);
   });
@@ -206,14 +207,6 @@ describe("SidecarController through Tauri's IPC mocks", () => {
       phase: "failed",
       failure: { reason: "spawn_failed", message: expect.stringContaining("reinstall the app") as unknown },
     });
-  });
-
-  it.each([-1, 0, 1.5, "4242", null])("refuses the parent pid %j without spawning", async (pid) => {
-    const { shell, controller } = setup();
-    shell.appPid = pid;
-    await controller.start();
-    expect(controller.getState()).toMatchObject({ phase: "failed", failure: { reason: "spawn_failed" } });
-    expect(shell.processes).toHaveLength(0);
   });
 
   it("gives up when the sidecar falls silent while starting, and kills it", async () => {

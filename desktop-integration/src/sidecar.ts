@@ -1,10 +1,8 @@
-import { invoke } from "@tauri-apps/api/core";
-import { Command, type Child } from "@tauri-apps/plugin-shell";
+import { Channel, invoke } from "@tauri-apps/api/core";
 
 import { ControlApi, type FetchLike } from "./controlApi";
 import { LineSplitter } from "./lineSplitter";
 import { describeLine, parseEventLine } from "./parseEvent";
-import { SIDECAR_PROGRAM } from "./protocol";
 import { DEFAULT_RESTART, decideRestart, type GiveUpReason, type RestartOptions } from "./restartPolicy";
 import {
   INITIAL_SIDECAR_STATE,
@@ -15,8 +13,20 @@ import {
   type SidecarState,
 } from "./sidecarState";
 
-/** The Tauri command the app registers to tell the frontend its own process id. */
-export const APP_PID_COMMAND = "voice_app_pid";
+/** The app's Rust commands (desktop-integration/tauri/rust/voice.rs) that start the sidecar,
+ * ask it to stop and kill it. The page names no program, argument or environment. */
+export const SIDECAR_COMMANDS = {
+  spawn: "voice_sidecar_spawn",
+  requestStop: "voice_sidecar_request_stop",
+  kill: "voice_sidecar_kill",
+} as const;
+
+/** What the Rust side sends on the spawn's channel: one stdout/stderr line without its
+ * terminator per message, then how the process ended (the shell plugin's shape). */
+export type SidecarOutput =
+  | { event: "Stdout" | "Stderr"; payload: string }
+  | { event: "Terminated"; payload: { code: number | null; signal: number | null } }
+  | { event: "Error"; payload: string };
 
 export interface SidecarLogger {
   warn(message: string): void;
@@ -24,8 +34,6 @@ export interface SidecarLogger {
 }
 
 export interface SidecarControllerOptions {
-  /** The app's pid, passed as `--parent-pid`; defaults to `invoke("voice_app_pid")`. */
-  getParentPid?: () => Promise<number>;
   restart?: RestartOptions;
   /** After a stop request, wait this long for the exit before killing. */
   stopTimeoutMs?: number;
@@ -49,17 +57,10 @@ const GIVE_UP_MESSAGES: Record<FailureReason, string> = {
   startup_timeout: "The voice backend did not become ready in time.",
 };
 
-/** What the shell plugin's spawn rejects with when the bundled binary is not there: ENOENT
+/** What spawning rejects with when the bundled binary is not there: ENOENT
  * ("No such file or directory (os error 2)" on Linux and macOS; Windows' ERROR_FILE_NOT_FOUND
  * is also os error 2, "The system cannot find the file specified."). Seen in the example app. */
 const MISSING_PROGRAM = /\(os error 2\)|no such file or directory|cannot find the file specified/i;
-
-/** Largest pid any supported OS hands out (u32); `--parent-pid` is validated against it. */
-const MAX_PID = 4_294_967_295;
-
-export function isValidPid(pid: number): boolean {
-  return Number.isSafeInteger(pid) && pid > 0 && pid <= MAX_PID;
-}
 
 /**
  * Runs `voice-sidecar up` as a Tauri sidecar and follows its JSON-lines events.
@@ -70,7 +71,7 @@ export function isValidPid(pid: number): boolean {
 export class SidecarController {
   private state: SidecarState = INITIAL_SIDECAR_STATE;
   private readonly listeners = new Set<() => void>();
-  private child: Child | null = null;
+  private child: { pid: number } | null = null;
   private generation = 0;
   private crashTimes: number[] = [];
   private restartTimer: ReturnType<typeof setTimeout> | null = null;
@@ -81,7 +82,6 @@ export class SidecarController {
 
   constructor(options: SidecarControllerOptions = {}) {
     this.options = {
-      getParentPid: options.getParentPid ?? (() => invoke<number>(APP_PID_COMMAND)),
       restart: options.restart ?? DEFAULT_RESTART,
       stopTimeoutMs: options.stopTimeoutMs ?? 5_000,
       readyTimeoutMs: options.readyTimeoutMs ?? 120_000,
@@ -150,7 +150,7 @@ export class SidecarController {
         resolve(true);
       });
     });
-    child.write('{"command": "shutdown"}\n').catch((error: unknown) => {
+    invoke(SIDECAR_COMMANDS.requestStop).catch((error: unknown) => {
       this.options.logger.warn(`voice sidecar: writing the stop line failed (${String(error)})`);
     });
     if (ready !== null) {
@@ -167,7 +167,7 @@ export class SidecarController {
     if (await exited) return;
     this.options.logger.warn(`voice sidecar: no exit ${this.options.stopTimeoutMs} ms after the stop request; killing it`);
     try {
-      await child.kill();
+      await invoke(SIDECAR_COMMANDS.kill);
     } catch (error) {
       this.options.logger.warn(`voice sidecar: kill failed: ${String(error)}`);
     }
@@ -185,47 +185,39 @@ export class SidecarController {
     const generation = ++this.generation;
     this.stopRequested = false;
     this.dispatch({ type: "spawn" });
-    let pid: number;
-    try {
-      pid = await this.options.getParentPid();
-    } catch (error) {
-      this.fail("spawn_failed", `The app could not tell the voice backend its process id: ${String(error)}`);
-      return;
-    }
-    if (generation !== this.generation) return;
-    if (!isValidPid(pid)) {
-      this.fail("spawn_failed", `The app's process id ${String(pid)} is not a valid pid.`);
-      return;
-    }
-    const command = Command.sidecar(SIDECAR_PROGRAM, ["up", "--parent-pid", String(pid)]);
     const splitter = new LineSplitter((chars) => {
       this.options.logger.warn(`voice sidecar: dropped a ${chars}-character stdout line without a newline`);
     });
-    command.stdout.on("data", (chunk: string) => {
-      if (generation !== this.generation) return;
-      // The shell plugin sends one line per event with its terminator removed; a payload
-      // that still ends in "\n" (another plugin version) just yields an empty line, skipped.
-      for (const line of splitter.push(chunk.endsWith("\n") ? chunk : `${chunk}\n`)) this.handleLine(line);
-    });
-    command.stderr.on("data", (line: string) => {
-      if (generation !== this.generation || line.trim() === "") return;
-      this.dispatch({ type: "stderr", line: line.replace(/\r?\n$/, "") });
-    });
-    command.on("close", ({ code, signal }: { code: number | null; signal: number | null }) => {
-      for (const line of splitter.end()) this.handleLine(line);
-      this.handleExit(generation, code, signal);
-    });
-    command.on("error", (message: string) => {
-      this.options.logger.warn(`voice sidecar: ${message}`);
-    });
+    const output = new Channel<SidecarOutput>();
+    output.onmessage = (message) => {
+      if (generation !== this.generation) return; // an abandoned process
+      switch (message.event) {
+        case "Stdout":
+          // One line per message with its terminator removed; a payload that still ends in
+          // "\n" just yields an empty line, skipped.
+          for (const line of splitter.push(message.payload.endsWith("\n") ? message.payload : `${message.payload}\n`)) {
+            this.handleLine(line);
+          }
+          return;
+        case "Stderr":
+          if (message.payload.trim() !== "") this.dispatch({ type: "stderr", line: message.payload.replace(/\r?\n$/, "") });
+          return;
+        case "Terminated":
+          for (const line of splitter.end()) this.handleLine(line);
+          this.handleExit(generation, message.payload.code, message.payload.signal);
+          return;
+        case "Error":
+          this.options.logger.warn(`voice sidecar: ${message.payload}`);
+      }
+    };
     try {
-      const child = await command.spawn();
+      const pid = await invoke<number>(SIDECAR_COMMANDS.spawn, { onOutput: output });
       if (generation !== this.generation) {
-        await child.kill();
+        await invoke(SIDECAR_COMMANDS.kill);
         return;
       }
-      this.child = child;
-      this.dispatch({ type: "spawned", pid: child.pid });
+      this.child = { pid };
+      this.dispatch({ type: "spawned", pid });
       this.armReadyTimer();
     } catch (error) {
       const reason = String(error);
@@ -294,7 +286,7 @@ export class SidecarController {
         `The voice backend sent nothing for ${Math.round(this.options.readyTimeoutMs / 1000)} s while starting.`,
       );
       if (child !== null) {
-        child.kill().catch(() => undefined);
+        invoke(SIDECAR_COMMANDS.kill).catch(() => undefined);
       }
     }, this.options.readyTimeoutMs);
   }

@@ -1,16 +1,12 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { SIDECAR_PROGRAM } from "./protocol";
+import { SIDECAR_COMMANDS } from "./sidecar";
 
 const TAURI_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "tauri");
 const read = (name: string): unknown => JSON.parse(readFileSync(join(TAURI_DIR, name), "utf8"));
-
-interface Capability {
-  identifier: string;
-  permissions: (string | { identifier: string; allow: { name: string; sidecar: boolean; args: (string | { validator: string })[] }[] })[];
-}
 
 describe("the Tauri configuration pieces", () => {
   it("bundles both binaries as sidecars", () => {
@@ -25,22 +21,19 @@ describe("the Tauri configuration pieces", () => {
     expect(conf.bundle.resources).toEqual({ "resources/voice-sidecar-bundle/": "voice-sidecar-bundle/" });
   });
 
-  it("allows spawning exactly the sidecar with exactly `up --parent-pid <pid>`, stdin and kill", () => {
-    const capability = read("capabilities/voice-sidecar.json") as Capability;
-    const names = capability.permissions.map((p) => (typeof p === "string" ? p : p.identifier));
-    expect(names.sort()).toEqual(["shell:allow-kill", "shell:allow-spawn", "shell:allow-stdin-write"]);
-    const spawn = capability.permissions.find((p) => typeof p !== "string");
-    if (!spawn || typeof spawn === "string") throw new Error("no scoped spawn permission");
-    expect(spawn.allow).toHaveLength(1);
-    const [entry] = spawn.allow;
-    expect(entry).toMatchObject({ name: SIDECAR_PROGRAM, sidecar: true });
-    expect(entry!.args.slice(0, 2)).toEqual(["up", "--parent-pid"]);
-    const last = entry!.args[2];
-    if (typeof last !== "object") throw new Error("the pid must be validated");
-    // the shell plugin anchors validators as ^…$ unless "raw" is set
-    const pid = new RegExp(`^${last.validator}$`);
-    for (const ok of ["1", "4242", "4294967295"]) expect(pid.test(ok), ok).toBe(true);
-    for (const bad of ["0", "-1", "012", "1.5", "42 --dev", "42;rm", "", "12345678901"]) expect(pid.test(bad), bad).toBe(false);
+  it("ships no capability: the page is granted nothing of the shell", () => {
+    expect(existsSync(join(TAURI_DIR, "capabilities"))).toBe(false);
+  });
+
+  it("names the Rust commands voice.rs defines, and the spawn takes nothing but the channel", () => {
+    const rust = readFileSync(join(TAURI_DIR, "rust", "voice.rs"), "utf8");
+    const commands = [...rust.matchAll(/#\[tauri::command\]\s*pub fn (\w+)\(([^)]*)\)/g)];
+    const byName = new Map(commands.map(([, name, params]) => [name!, params!]));
+    for (const name of Object.values(SIDECAR_COMMANDS)) expect(byName.has(name), name).toBe(true);
+    const params = [...byName.get(SIDECAR_COMMANDS.spawn)!.matchAll(/(\w+):/g)].map(([, name]) => name);
+    // Tauri maps the page's camelCase `onOutput` to `on_output`; app and state are injected
+    expect(params).toEqual(["app", "sidecar", "on_output"]);
+    expect(rust).toContain('args(["up", "--parent-pid", parent_pid.as_str()])');
   });
 
   it("lets the webview reach only loopback for the control API and LiveKit", () => {

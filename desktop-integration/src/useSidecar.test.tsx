@@ -2,13 +2,13 @@ import { act, renderHook } from "@testing-library/react";
 import { StrictMode, type ReactNode } from "react";
 
 import { SidecarController } from "./sidecar";
-import { FakeShell } from "./testing/fakeShell";
+import { FakeSidecarHost } from "./testing/fakeSidecarHost";
 import { fixtureLines } from "./testing/fixtures";
 import { useSidecar } from "./useSidecar";
 
 describe("useSidecar", () => {
   it("starts the sidecar once, even under StrictMode, and follows its state", async () => {
-    const shell = new FakeShell().install();
+    const shell = new FakeSidecarHost().install();
     const controller = new SidecarController({ logger: { warn: () => undefined, info: () => undefined } });
     const wrapper = ({ children }: { children: ReactNode }) => <StrictMode>{children}</StrictMode>;
     const { result } = renderHook(() => useSidecar(controller), { wrapper });
@@ -27,7 +27,7 @@ describe("useSidecar", () => {
   });
 
   it("does not start when autoStart is off", () => {
-    const shell = new FakeShell().install();
+    const shell = new FakeSidecarHost().install();
     const controller = new SidecarController();
     const { result } = renderHook(() => useSidecar(controller, { autoStart: false }));
     expect(result.current.state.phase).toBe("idle");

@@ -1,4 +1,4 @@
-// Step 4 of ../../../README.md: the shell plugin, the two commands and the microphone hook.
+// Step 4 of ../../../README.md: the shell plugin, the sidecar and transcript commands, and the microphone hook.
 mod voice;
 
 use tauri::Manager;
@@ -7,7 +7,13 @@ use tauri::Manager;
 pub fn run() {
     tauri::Builder::default()
         .plugin(tauri_plugin_shell::init())
-        .invoke_handler(tauri::generate_handler![voice::voice_app_pid, voice::voice_save_message])
+        .manage(voice::VoiceSidecar::default())
+        .invoke_handler(tauri::generate_handler![
+            voice::voice_sidecar_spawn,
+            voice::voice_sidecar_request_stop,
+            voice::voice_sidecar_kill,
+            voice::voice_save_message
+        ])
         .setup(|app| {
             let db = app.path().app_data_dir()?.join("voice.sqlite3");
             app.manage(voice::open_voice_db(&db)?);

@@ -3,21 +3,122 @@
 // copy, checked by tests/test_example_app_files.py); see ../../README.md, step 4.
 //
 // Cargo.toml:
-//   tauri-plugin-shell = "~2.4"  # the npm package's minor version: `tauri build` checks
+//   tauri-plugin-shell = "~2.4"  # its Rust API starts the sidecar; the page gets no shell permission
 //   serde = { version = "1", features = ["derive"] }
 //   rusqlite = { version = "0.32", features = ["bundled"] }   # or the app's own SQLite access
 //   [target.'cfg(target_os = "linux")'.dependencies]
 //   webkit2gtk = { version = "2", features = ["v2_40"] }      # the version wry already links
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
-use tauri::State;
+use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
+use tauri::{AppHandle, State};
+use tauri_plugin_shell::process::{CommandChild, CommandEvent};
+use tauri_plugin_shell::ShellExt;
 
-/// The app's own process id, passed to `voice-sidecar up --parent-pid`.
+/// The `externalBin` entry's file name (`binaries/voice-sidecar` in tauri.conf.json).
+const SIDECAR_NAME: &str = "voice-sidecar";
+/// The only line the page may have written to the sidecar's stdin.
+const SHUTDOWN_LINE: &[u8] = b"{\"command\": \"shutdown\"}\n";
+
+/// The sidecar this app started, if it still runs. The page never names a program, an
+/// argument, an environment variable or a folder: Rust starts `voice-sidecar up
+/// --parent-pid <this app>` with the app's own environment, so script in the web view can
+/// neither point the backend's LLM calls (and the stored key) elsewhere nor start anything
+/// else. Managed with `app.manage(voice::VoiceSidecar::default())`.
+#[derive(Default)]
+pub struct VoiceSidecar(Arc<Mutex<Option<CommandChild>>>);
+
+/// What the sidecar printed or how it ended, in the shell plugin's message shape:
+/// `{"event": "Stdout", "payload": "<one line without its terminator>"}`.
+#[derive(Clone, Serialize)]
+#[serde(tag = "event", content = "payload")]
+pub enum SidecarOutput {
+    Stdout(String),
+    Stderr(String),
+    Terminated {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    Error(String),
+}
+
+fn line_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .trim_end_matches(['\r', '\n'])
+        .to_owned()
+}
+
+/// Starts the sidecar unless this app's one is still running; returns its pid.
 #[tauri::command]
-pub fn voice_app_pid() -> u32 {
-    std::process::id()
+pub fn voice_sidecar_spawn(
+    app: AppHandle,
+    sidecar: State<'_, VoiceSidecar>,
+    on_output: Channel<SidecarOutput>,
+) -> Result<u32, String> {
+    let mut slot = sidecar.0.lock().map_err(|e| e.to_string())?;
+    if let Some(child) = slot.as_ref() {
+        return Err(format!(
+            "the voice backend is already running (pid {})",
+            child.pid()
+        ));
+    }
+    let parent_pid = std::process::id().to_string();
+    let (mut events, child) = app
+        .shell()
+        .sidecar(SIDECAR_NAME)
+        .map_err(|e| e.to_string())?
+        .args(["up", "--parent-pid", parent_pid.as_str()])
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.pid();
+    *slot = Some(child);
+    let running = Arc::clone(&sidecar.0);
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let output = match event {
+                CommandEvent::Stdout(bytes) => SidecarOutput::Stdout(line_of(&bytes)),
+                CommandEvent::Stderr(bytes) => SidecarOutput::Stderr(line_of(&bytes)),
+                CommandEvent::Error(message) => SidecarOutput::Error(message),
+                CommandEvent::Terminated(end) => {
+                    if let Ok(mut slot) = running.lock() {
+                        if slot.as_ref().map(CommandChild::pid) == Some(pid) {
+                            *slot = None;
+                        }
+                    }
+                    SidecarOutput::Terminated {
+                        code: end.code,
+                        signal: end.signal,
+                    }
+                }
+                _ => continue,
+            };
+            // a page that reloaded dropped its channel; the sidecar watches this app's pid
+            let _ = on_output.send(output);
+        }
+    });
+    Ok(pid)
+}
+
+/// Asks the running sidecar to stop: the shutdown line on its stdin.
+#[tauri::command]
+pub fn voice_sidecar_request_stop(sidecar: State<'_, VoiceSidecar>) -> Result<(), String> {
+    let mut slot = sidecar.0.lock().map_err(|e| e.to_string())?;
+    match slot.as_mut() {
+        Some(child) => child.write(SHUTDOWN_LINE).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// Kills the running sidecar (its supervisor's keeper then ends the services it started).
+#[tauri::command]
+pub fn voice_sidecar_kill(sidecar: State<'_, VoiceSidecar>) -> Result<(), String> {
+    let child = sidecar.0.lock().map_err(|e| e.to_string())?.take();
+    match child {
+        Some(child) => child.kill().map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// One final transcript message, as `createTauriMessageSink` sends it.
@@ -49,7 +150,10 @@ pub fn open_voice_db(path: &std::path::Path) -> Result<VoiceDb, Box<dyn std::err
 
 /// Stores one message; a repeated (room, segment_id) is ignored, so a retry is harmless.
 #[tauri::command]
-pub fn voice_save_message(db: State<'_, VoiceDb>, message: SavedVoiceMessage) -> Result<(), String> {
+pub fn voice_save_message(
+    db: State<'_, VoiceDb>,
+    message: SavedVoiceMessage,
+) -> Result<(), String> {
     if message.role != "user" && message.role != "assistant" {
         return Err(format!("unknown role {:?}", message.role));
     }
@@ -103,7 +207,13 @@ pub fn allow_microphone_on_linux(window: &tauri::WebviewWindow) -> tauri::Result
 //
 // tauri::Builder::default()
 //     .plugin(tauri_plugin_shell::init())
-//     .invoke_handler(tauri::generate_handler![voice::voice_app_pid, voice::voice_save_message])
+//     .manage(voice::VoiceSidecar::default())
+//     .invoke_handler(tauri::generate_handler![
+//         voice::voice_sidecar_spawn,
+//         voice::voice_sidecar_request_stop,
+//         voice::voice_sidecar_kill,
+//         voice::voice_save_message
+//     ])
 //     .setup(|app| {
 //         let db = app.path().app_data_dir()?.join("voice.sqlite3");
 //         app.manage(voice::open_voice_db(&db)?);

@@ -1,21 +1,15 @@
 import type { Channel } from "@tauri-apps/api/core";
 import { mockIPC } from "@tauri-apps/api/mocks";
 
-import { APP_PID_COMMAND } from "../sidecar";
-
-type ShellMessage =
-  | { event: "Stdout" | "Stderr"; payload: string }
-  | { event: "Terminated"; payload: { code: number | null; signal: number | null } }
-  | { event: "Error"; payload: string };
+import { SIDECAR_COMMANDS, type SidecarOutput } from "../sidecar";
 
 export interface FakeProcess {
   pid: number;
-  program: string;
-  args: string[];
-  options: Record<string, unknown>;
-  stdin: unknown[];
+  /** Lines written to its stdin: the Rust side writes only the shutdown line. */
+  stdin: string[];
   killed: boolean;
-  channel: Channel<ShellMessage>;
+  exited: boolean;
+  channel: Channel<SidecarOutput>;
   nextIndex: number;
 }
 
@@ -24,17 +18,17 @@ interface TauriInternals {
 }
 
 /**
- * The Rust side of `@tauri-apps/plugin-shell`, played through Tauri's official IPC mocks
- * (`mockIPC`): the real plugin JavaScript runs, and its `spawn`, `stdin_write` and `kill`
- * invokes land here. Messages reach the plugin's Channel the way Tauri delivers them
+ * The app's Rust commands in desktop-integration/tauri/rust/voice.rs, played through Tauri's
+ * official IPC mocks (`mockIPC`): `voice_sidecar_spawn` takes nothing but the output channel
+ * and refuses while its sidecar runs, `voice_sidecar_request_stop` writes the shutdown line,
+ * `voice_sidecar_kill` kills. Messages reach the page's Channel the way Tauri delivers them
  * (indexed, through the callback registry), one stdout line per message without its "\n".
  */
-export class FakeShell {
+export class FakeSidecarHost {
   readonly processes: FakeProcess[] = [];
   readonly invocations: { cmd: string; args: unknown }[] = [];
-  appPid: unknown = 4242;
   spawnError: string | null = null;
-  /** What `shutdown` on the control API would do: exit the process (set by tests). */
+  /** Whether a kill ends the process (a Terminated message with signal 9). */
   exitOnKill = true;
   private nextPid = 7000;
 
@@ -49,6 +43,10 @@ export class FakeShell {
     return proc;
   }
 
+  get running(): FakeProcess | undefined {
+    return this.processes.find((p) => !p.exited && !p.killed);
+  }
+
   stdoutLines(proc: FakeProcess, lines: readonly string[]): void {
     for (const line of lines) this.send(proc, { event: "Stdout", payload: line });
   }
@@ -58,10 +56,11 @@ export class FakeShell {
   }
 
   exit(proc: FakeProcess, code: number | null, signal: number | null = null): void {
+    proc.exited = true;
     this.send(proc, { event: "Terminated", payload: { code, signal } });
   }
 
-  send(proc: FakeProcess, message: ShellMessage): void {
+  send(proc: FakeProcess, message: SidecarOutput): void {
     const internals = (window as unknown as { __TAURI_INTERNALS__: TauriInternals }).__TAURI_INTERNALS__;
     internals.runCallback(proc.channel.id, { index: proc.nextIndex++, message });
   }
@@ -70,30 +69,28 @@ export class FakeShell {
     this.invocations.push({ cmd, args });
     const a = args as Record<string, unknown>;
     switch (cmd) {
-      case APP_PID_COMMAND:
-        return this.appPid;
-      case "plugin:shell|spawn": {
+      case SIDECAR_COMMANDS.spawn: {
         if (this.spawnError !== null) throw new Error(this.spawnError);
+        const running = this.running;
+        if (running) throw new Error(`the voice backend is already running (pid ${running.pid})`);
         const proc: FakeProcess = {
           pid: this.nextPid++,
-          program: a.program as string,
-          args: [...(a.args as string[])],
-          options: a.options as Record<string, unknown>,
           stdin: [],
           killed: false,
-          channel: a.onEvent as Channel<ShellMessage>,
+          exited: false,
+          channel: a.onOutput as Channel<SidecarOutput>,
           nextIndex: 0,
         };
         this.processes.push(proc);
         return proc.pid;
       }
-      case "plugin:shell|stdin_write": {
-        this.processes.find((p) => p.pid === a.pid)?.stdin.push(a.buffer);
+      case SIDECAR_COMMANDS.requestStop: {
+        this.running?.stdin.push('{"command": "shutdown"}\n');
         return null;
       }
-      case "plugin:shell|kill": {
-        const proc = this.processes.find((p) => p.pid === a.pid);
-        if (proc && !proc.killed) {
+      case SIDECAR_COMMANDS.kill: {
+        const proc = this.running;
+        if (proc) {
           proc.killed = true;
           if (this.exitOnKill) this.exit(proc, null, 9);
         }
