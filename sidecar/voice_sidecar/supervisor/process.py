@@ -13,7 +13,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 
@@ -53,21 +53,27 @@ class ProcessSpawner:
         marker = secrets.token_hex(8)
         env = {**spec.env, tree.MARKER_VARIABLE: marker}
         started = time.time()
-        pipe, merged = asyncio.subprocess.PIPE, asyncio.subprocess.STDOUT
-        program, *args = spec.argv
-        if sys.platform == "win32":
-            from voice_sidecar.supervisor import _windows
 
-            transport, protocol = await loop.subprocess_exec(
+        async def start(
+            argv: list[str], **platform: Any
+        ) -> tuple[asyncio.SubprocessTransport, _ChildProtocol]:
+            pipe = asyncio.subprocess.PIPE
+            return await loop.subprocess_exec(
                 lambda: _ChildProtocol(loop),
-                program,
-                *args,
+                *argv,
                 env=env,
                 cwd=spec.cwd,
                 stdin=pipe,
                 stdout=pipe,
-                stderr=merged,
-                creationflags=_windows.CREATION_FLAGS,
+                stderr=asyncio.subprocess.STDOUT,
+                **platform,
+            )
+
+        if sys.platform == "win32":
+            from voice_sidecar.supervisor import _windows
+
+            transport, protocol = await start(
+                list(spec.argv), creationflags=_windows.CREATION_FLAGS
             )
             job = _job_for(spec.name, transport.get_pid())
             return _RealChild(spec.name, transport, protocol, marker, started, job)
@@ -75,36 +81,17 @@ class ProcessSpawner:
 
         hook = _posix.parent_death_hook() if self._parent_death_signal else None
         if self._keeper is None:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ChildProtocol(loop),
-                program,
-                *args,
-                env=env,
-                cwd=spec.cwd,
-                stdin=pipe,
-                stdout=pipe,
-                stderr=merged,
-                start_new_session=True,
-                preexec_fn=hook,
+            transport, protocol = await start(
+                list(spec.argv), start_new_session=True, preexec_fn=hook
             )
             return _RealChild(spec.name, transport, protocol, marker, started, None)
-        if not _executable(program):  # as without a keeper: "cannot be started"
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if not _executable(spec.argv[0]):  # as without a keeper: "cannot be started"
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), spec.argv[0])
         report_read, report_write = os.pipe()
         try:
             keeper_args = ["--parent", str(os.getpid()), "--report-fd", str(report_write)]
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ChildProtocol(loop),
-                self._keeper[0],
-                *self._keeper[1:],
-                *keeper_args,
-                "--",
-                *spec.argv,
-                env=env,
-                cwd=spec.cwd,
-                stdin=pipe,
-                stdout=pipe,
-                stderr=merged,
+            transport, protocol = await start(
+                [*self._keeper, *keeper_args, "--", *spec.argv],
                 start_new_session=True,
                 preexec_fn=hook,
                 pass_fds=(report_write,),
