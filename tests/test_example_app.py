@@ -458,15 +458,20 @@ exit 1
 """
 
 
-def test_a_crashing_sidecar_shows_the_error_panel_and_is_not_restarted_forever(
-    desktop: Desktop, tmp_path: Path
-) -> None:
+def _app_with_crashing_sidecar(desktop: Desktop, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the app whose sidecar is FAKE_SIDECAR; the file it records its starts in."""
     fake = tmp_path / "crashing-sidecar"
     fake.write_text(FAKE_SIDECAR)
     fake.chmod(0o755)
-    exe = app_copy(tmp_path / "app", sidecar=fake)
     starts = tmp_path / "starts.txt"
     desktop.env["EXAMPLE_SIDECAR_STARTS"] = str(starts)
+    return app_copy(tmp_path / "app", sidecar=fake), starts
+
+
+def test_a_crashing_sidecar_shows_the_error_panel_and_is_not_restarted_forever(
+    desktop: Desktop, tmp_path: Path
+) -> None:
+    exe, starts = _app_with_crashing_sidecar(desktop, tmp_path)
     with desktop.run(exe) as app:
         # restarts after 1, 2, 4 and 8 s; the fifth exit within 2 minutes ends them
         panel = app.session.wait_for("[data-testid=backend-failed]", 60)
@@ -482,12 +487,7 @@ def test_the_page_chooses_nothing_the_sidecar_runs_with(desktop: Desktop, tmp_pa
     """What the page sends beside the channel is ignored: the sidecar starts as `up
     --parent-pid <the app>` with the app's environment. (Through the shell plugin's scope
     the page could set `options.env`, and with it the LLM endpoint the stored key goes to.)"""
-    fake = tmp_path / "recording-sidecar"
-    fake.write_text(FAKE_SIDECAR)
-    fake.chmod(0o755)
-    exe = app_copy(tmp_path / "app", sidecar=fake)
-    starts = tmp_path / "starts.txt"
-    desktop.env["EXAMPLE_SIDECAR_STARTS"] = str(starts)
+    exe, starts = _app_with_crashing_sidecar(desktop, tmp_path)
     with desktop.run(exe) as app:
         app.session.wait_for("[data-testid=backend-failed]", 60)
         before = len(starts.read_text().splitlines())
