@@ -159,7 +159,10 @@ async def test_persona_and_history_from_the_session_reach_the_llm(
         assert await _answered(participant, 1, 30)
     finally:
         await participant.leave()
-    messages = stack.llm.chat_requests()[before].body["messages"]
+    body = stack.llm.chat_requests()[before].body
+    # no llm.model was given, and the stand-in serves one model: that one, not Nebius's default
+    assert body["model"] == "fake-model"
+    messages = body["messages"]
     system = " ".join(str(m["content"]) for m in messages if m["role"] in ("system", "developer"))
     assert "You are Ada" in system
     contents = [str(m["content"]) for m in messages]

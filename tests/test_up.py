@@ -15,6 +15,8 @@ import httpx2 as httpx
 import psutil
 import pytest
 
+from voice_sidecar.testing.llm_server import FakeLlmServer
+
 from .livekit_fixtures import write_fake_binary
 from .process_support import survivors
 from .up_support import UpProcess, start_up, up_env
@@ -218,3 +220,30 @@ def test_the_app_going_away_during_a_first_download_stops_up(tmp_path: Path) -> 
             if up.proc.poll() is None:
                 up.proc.kill()
             parent.kill()
+
+
+@pytest.mark.slow
+def test_an_endpoint_without_the_default_model_is_reported_once_ready(
+    tmp_path: Path, llm_server: FakeLlmServer
+) -> None:
+    """No llm.model given and a local server with two models: which one is meant cannot be
+    guessed, so `up` says so before the user speaks (with one model, the agent uses it)."""
+    llm_server.behaviour.models = ["llama3.2:1b", "qwen2.5:3b"]
+    env = up_env(
+        tmp_path,
+        LIVEKIT_SERVER_BIN=str(write_fake_binary(tmp_path / "bin")),
+        VOICE_SIDECAR_LLM_BASE_URL=llm_server.base_url,
+    )
+    up = start_up(env)
+    try:
+        up.next_event("ready", timeout=180)
+        error = up.next_event("error", timeout=30)
+        assert error["code"] == "llm_unreachable"
+        assert error["fatal"] is False
+        assert "does not serve the default model" in error["message"]
+        assert "llama3.2:1b, qwen2.5:3b" in error["message"]
+        assert "--llm-model" in error["message"]
+    finally:
+        assert up.proc.stdin is not None
+        up.proc.stdin.close()
+        up.proc.wait(60)

@@ -446,7 +446,9 @@ async def _run_claimed(
                 log_file=str(log_file),
                 llm_key=keys.current().state,
             )
-            llm_check = asyncio.ensure_future(_report_llm_reachability(settings, keys, events))
+            llm_check = asyncio.ensure_future(
+                _report_llm_reachability(settings, keys, events, context.llm_model_given)
+            )
             fatal: asyncio.Future[Any] = asyncio.ensure_future(supervisor.wait_fatal())
             waiting = {fatal, stop_reason}
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -475,16 +477,17 @@ async def _run_claimed(
 
 
 async def _report_llm_reachability(
-    settings: Settings, keys: KeyStatusCache, events: EventWriter
+    settings: Settings, keys: KeyStatusCache, events: EventWriter, model_given: bool
 ) -> None:
-    """A non-fatal ``llm_unreachable`` event when the endpoint is down or refuses the key, so
-    the app can say so before the user speaks (the agent also apologises per turn)."""
+    """A non-fatal ``llm_unreachable`` event when the endpoint is down, refuses the key or
+    lacks the model, so the app can say so before the user speaks (the agent also apologises
+    per turn). With no model given, the agent uses an endpoint's only one (llm_model_choice)."""
     key = await keys.known()
     settings = with_value(settings, "llm.api_key", key.value)
     if settings.llm.missing_api_key:
         return
     try:
-        await check_llm_reachable(settings.llm)
+        await check_llm_reachable(settings.llm, model_given=model_given)
     except LLMUnreachableError as exc:
         events.error("llm_unreachable", str(exc), fatal=False)
 

@@ -27,6 +27,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
     from voice_sidecar.agent_worker import WorkerConnection, run_worker
     from voice_sidecar.commands.converse import default_persona
+    from voice_sidecar.llm_model_choice import ServedModelChoice
     from voice_sidecar.runtime import SpeechRuntime
     from voice_sidecar.secret_store import KeyringError, livekit_credentials
 
@@ -53,6 +54,7 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
     if len(secret) < 32:
         raise UserFacingError("LIVEKIT_API_SECRET must be at least 32 characters")
     context.redactor.add(secret)
+    model_choice = ServedModelChoice(model_given=context.llm_model_given)
     runtime = SpeechRuntime.load(settings, model_paths(settings))
     try:
         runtime.warm_up()
@@ -61,7 +63,7 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
             settings,
             WorkerConnection(url=url, api_key=key, api_secret=secret),
             default_persona(settings.persona),
-            settings_for_job=context.resolve_llm_key,
+            settings_for_job=lambda: model_choice.apply(context.resolve_llm_key()),
             registration_file=Path(args.registration_file) if args.registration_file else None,
         )
     finally:

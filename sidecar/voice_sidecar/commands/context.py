@@ -30,6 +30,12 @@ class CommandContext:
     def settings(self) -> Settings:
         return self.loaded.settings
 
+    @property
+    def llm_model_given(self) -> bool:
+        """Whether ``llm.model`` was set (flag, environment, file) rather than left at Nebius's
+        default: an endpoint serving one other model is then not asked for the default."""
+        return self.loaded.sources.get("llm.model") != "default"
+
     def read_llm_key(self) -> ResolvedKey:
         """The LLM key: the Nebius key for Nebius (environment, then keyring), the generic key
         for any other endpoint. Blocks for as long as the keyring takes (its timeout at most);

@@ -113,11 +113,7 @@ def run_converse(args: argparse.Namespace, context: CommandContext) -> int:
             "(store it with 'voice-sidecar key set' or set NEBIUS_API_KEY)"
         )
     elif not args.no_llm_check:
-        model = asyncio.run(
-            check_llm_reachable(
-                settings.llm, model_given=context.loaded.sources.get("llm.model") != "default"
-            )
-        )
+        model = asyncio.run(check_llm_reachable(settings.llm, model_given=context.llm_model_given))
         if model != settings.llm.model:
             logger.warning("the LLM serves one model, %r: using it (--llm-model to choose)", model)
             settings = with_value(settings, "llm.model", model)

@@ -52,6 +52,8 @@ class LlmBehaviour:
     reasoning: str | None = None
     """Sent first as ``reasoning_content`` deltas and as a ``<think>`` block: never to be spoken."""
     required_api_key: str | None = None
+    models: list[str] = field(default_factory=lambda: ["fake-model"])
+    """What ``GET /v1/models`` lists."""
 
 
 @dataclass
@@ -66,6 +68,7 @@ class FakeLlmServer:
     def __init__(self, behaviour: LlmBehaviour | None = None) -> None:
         self.behaviour = behaviour or LlmBehaviour()
         self.requests: list[RecordedRequest] = []
+        self.models_requests = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -126,14 +129,12 @@ class FakeLlmServer:
         return key is None or request.headers.get("Authorization") == f"Bearer {key}"
 
     async def _models(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.models_requests += 1
         if not self._authorised(request):
             return web.json_response({"error": {"message": "invalid api key"}}, status=401)
-        return web.json_response(
-            {
-                "object": "list",
-                "data": [{"id": "fake-model", "object": "model", "owned_by": "test"}],
-            }
-        )
+        data = [{"id": m, "object": "model", "owned_by": "test"} for m in self.behaviour.models]
+        return web.json_response({"object": "list", "data": data})
 
     def _take_failure(self) -> int | None:
         b = self.behaviour
