@@ -145,8 +145,12 @@ async def request_session(
 class RoomParticipant:
     """One user in one room; ``async with`` it, or call ``connect`` and ``leave``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, noise_dbfs: float | None = None) -> None:
+        """``noise_dbfs``: white noise at this level under everything the microphone sends,
+        speech and silence alike, as a room's background is (the bench's noise scenario)."""
         self.room = rtc.Room()
+        self._noise_amplitude = None if noise_dbfs is None else 32768 * 10 ** (noise_dbfs / 20)
+        self._noise = np.random.default_rng(7)
         self.agent_audio = AgentAudio()
         self.streams: list[TextStream] = []
         self.latency: list[tuple[float, dict[str, Any]]] = []
@@ -227,6 +231,9 @@ class RoomParticipant:
             chunk = np.pad(chunk, (0, FRAME_SAMPLES - len(chunk)))
         if self._muted:
             chunk = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        elif self._noise_amplitude is not None:
+            noisy = chunk + self._noise.normal(0.0, self._noise_amplitude, FRAME_SAMPLES)
+            chunk = np.clip(noisy, -32768, 32767).astype(np.int16)
         frame = rtc.AudioFrame(chunk.tobytes(), SPEECH_SAMPLE_RATE, 1, FRAME_SAMPLES)
         await self._source.capture_frame(frame)
 
