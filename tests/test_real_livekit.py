@@ -32,7 +32,9 @@ LONG_REPLY = (
 )
 BARGE_IN_LIMIT_S = 1.0
 """A reply that goes on talking over the user fails this at once (the long reply lasts ~20 s);
-how fast it stops is a figure of ``bench --room`` (docs/benchmarks.md), not a timed test."""
+how fast it stops is a figure of ``bench --room`` (docs/benchmarks.md), not a timed test.
+Not tighter: at load 5-9 on this 2-core machine the room's barge-in p90 was 0.98 s (median
+0.68 s; 0.34-0.60 s when the load was 3-5)."""
 
 
 @pytest.fixture(scope="module")
