@@ -32,7 +32,9 @@ LONG_REPLY = (
 )
 BARGE_IN_LIMIT_S = 1.0
 """A reply that goes on talking over the user fails this at once (the long reply lasts ~20 s);
-how fast it stops is a figure of ``bench --room`` (docs/benchmarks.md), not a timed test."""
+how fast it stops is a figure of ``bench --room`` (docs/benchmarks.md), not a timed test.
+Not tighter: at load 5-9 on this 2-core machine the room's barge-in p90 was 0.98 s (median
+0.68 s; 0.34-0.60 s when the load was 3-5)."""
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +205,7 @@ async def test_five_sessions_reuse_the_warm_models_and_leak_nothing(
             await participant.leave()
         # the job ends with the room: the agent leaves, and the worker has no job left
         assert await until(lambda: _agent_jobs(stack) == 0, 20), "the job outlived its room"
-        figures.append(tree_figures(agent_pid))
+        figures.append(await _settled_figures(agent_pid))
     assert stack.service_pid("agent") == agent_pid, "the worker was never restarted"
     assert stack.log_text().count("speech models warmed up") == loads_before, "models reloaded"
     print("job start -> first answer per session (s):", [round(s, 3) for s in first_answer_s])
@@ -211,7 +213,23 @@ async def test_five_sessions_reuse_the_warm_models_and_leak_nothing(
     assert max(first_answer_s[1:]) < first_answer_s[0] + 2.0, first_answer_s
     assert figures[-1]["processes"] == figures[0]["processes"]
     assert figures[-1]["threads"] <= figures[0]["threads"] + 4, figures
-    assert figures[-1]["fds"] <= figures[0]["fds"] + 8, figures
+    # after the first session (warm-up: connections the worker keeps), flat: each session's
+    # LLM client kept its prewarmed connection open until the garbage collector came (+1 fd a
+    # session: 27 -> 31 over five)
+    assert figures[-1]["fds"] <= figures[1]["fds"] + 1, figures
+
+
+async def _settled_figures(pid: int, window_s: float = 3.0) -> dict[str, int]:
+    """The lowest reading of each figure over ``window_s``: right after a job ends, the worker
+    starts its next idle job (seen: +23 threads and descriptors for a moment), which is no
+    leak; a leak stays, so the lowest reading still shows it."""
+    lowest = tree_figures(pid)
+    deadline = time.monotonic() + window_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        reading = tree_figures(pid)
+        lowest = {key: min(value, reading[key]) for key, value in lowest.items()}
+    return lowest
 
 
 def _agent_jobs(stack: RealStack) -> int:

@@ -2,58 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import socket
-import subprocess
-import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from voice_sidecar.testing.up_process import PYTHON_SIDECAR, UpProcess, pump_lines, start_up
 
 from .livekit_fixtures import free_ports
 
-PYTHON_SIDECAR = [sys.executable, "-m", "voice_sidecar"]
-
-
-@dataclass
-class UpProcess:
-    proc: subprocess.Popen[str]
-    env: dict[str, str]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    lines: queue.Queue[str] = field(default_factory=queue.Queue)
-    stderr: queue.Queue[str] = field(default_factory=queue.Queue)
-
-    def next_event(self, name: str, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        event: dict[str, Any]
-        for event in self.events:
-            if event["event"] == name:
-                return event
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.05, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            event = json.loads(line)
-            assert event["v"] == 1
-            self.events.append(event)
-            if event["event"] == name:
-                return event
-            if event["event"] == "stopped":
-                break
-        raise AssertionError(f"no {name!r} event within {timeout}s; got {self.events}")
-
-    def child_pids(self) -> set[int]:
-        return {e["pid"] for e in self.events if e["event"] == "service" and e.get("pid")}
-
-
-def pump_lines(stream: Any, lines: queue.Queue[str]) -> None:
-    for line in stream:
-        lines.put(line)
+__all__ = [
+    "PYTHON_SIDECAR",
+    "UpProcess",
+    "home_env",
+    "open_connections",
+    "pump_lines",
+    "start_up",
+    "up_env",
+]
 
 
 def home_env(root: Path) -> dict[str, str]:
@@ -80,28 +45,6 @@ def up_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "VOICE_SIDECAR_LOGGING_FILE": str(tmp_path / "log" / "voice-sidecar.log"),
         **extra,
     }
-
-
-def start_up(
-    env: dict[str, str], *args: str, pump: bool = True, sidecar: list[str] | None = None
-) -> UpProcess:
-    """``up`` through ``sidecar`` (default: this Python's package; a frozen build's path)."""
-    proc = subprocess.Popen(
-        [*(sidecar or PYTHON_SIDECAR), "up", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    up = UpProcess(proc, env)
-    assert proc.stdout is not None
-    if pump:  # otherwise the caller reads stdout itself (communicate)
-        threading.Thread(target=pump_lines, args=(proc.stdout, up.lines), daemon=True).start()
-        # stderr too, as the desktop app does: a pipe nobody reads fills up (64 KiB), and then
-        # `up` blocks on its next log line and its control API stops answering
-        threading.Thread(target=pump_lines, args=(proc.stderr, up.stderr), daemon=True).start()
-    return up
 
 
 def open_connections(port: int, count: int) -> list[socket.socket]:

@@ -107,7 +107,7 @@ def run_worker(
     from livekit import rtc
     from livekit.agents import AgentServer, JobContext, JobExecutorType, llm
 
-    from .session import build_session
+    from .session import build_session, close_session_llm
 
     conversations = OpenConversations()
     server = AgentServer(
@@ -142,6 +142,7 @@ def run_worker(
             await asyncio.to_thread(settings_for_job) if settings_for_job is not None else settings
         )
         session, agent = build_session(runtime, job_settings, request)
+        ctx.add_shutdown_callback(lambda: close_session_llm(session))
         last_user: dict[str, Any] = {}
         pending: set[asyncio.Future[Any]] = set()
 

@@ -93,3 +93,15 @@ def build_session(
     )
     agent = AssistantAgent(request=request, llm_settings=settings.llm)
     return session, agent
+
+
+async def close_session_llm(session: AgentSession[None]) -> None:
+    """Close the LLM client built for this session (``build_session``): the framework opens
+    a connection to the endpoint for every session (``LLM.prewarm``) and never closes the
+    client, so the agent worker kept one descriptor per session until the garbage collector
+    found it (fds 27 -> 33 over ten sessions). Whisper, Piper and Silero are shared by every
+    session and stay open."""
+    from livekit.agents import llm
+
+    if isinstance(session.llm, llm.LLM):
+        await session.llm.aclose()

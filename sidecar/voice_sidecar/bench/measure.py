@@ -48,6 +48,10 @@ class BenchResult:
     tts_rtf: float = 0.0
     peak_rss_mb: float = 0.0
     wall_s: float = 0.0
+    scenarios: list[Scenario] = field(default_factory=list, repr=False)
+    """The scenarios as played (their audio), for a second run through a room."""
+    tree_memory: dict[str, Any] = field(default_factory=dict)
+    """Through a room: the peak memory of ``up``'s whole process tree (``room_run``)."""
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -200,6 +204,7 @@ def run_bench(
         scenarios = build_scenarios(piper_speaker(runtime.voice()))
         if options.only:
             scenarios = [s for s in scenarios if any(o in s.name for o in options.only)]
+        result.scenarios = scenarios
         asyncio.run(_run_scenarios(runtime, settings, scenarios, options, result, progress))
         result.tts_rtf = _tts_rtf(runtime)
     finally:
@@ -246,10 +251,16 @@ def figures(result: BenchResult) -> dict[str, Any]:
             "tts_ttfb_s": summary(
                 [t["tts_ttfb_s"] for t in answered if t["tts_ttfb_s"] is not None]
             ),
+            "agent_e2e_s": summary(
+                [t["agent_e2e_s"] for t in answered if t.get("agent_e2e_s") is not None]
+            ),
         }
         if barge:
             entry["barge_in_reaction_s"] = summary(
                 [t["barge_in_reaction_s"] for t in turns if t["barge_in_reaction_s"] is not None]
+            )
+            entry["barge_in_decided_s"] = summary(
+                [t["barge_in_decided_s"] for t in turns if t.get("barge_in_decided_s") is not None]
             )
         entry["false_interruptions"] = sum(t.get("false_interruptions", 0) for t in turns)
         if name == "mid-sentence pauses":
@@ -261,12 +272,18 @@ def figures(result: BenchResult) -> dict[str, Any]:
         for t in result.turns
         if t.scenario.startswith("barge-in") and t.turn["barge_in_reaction_s"] is not None
     ]
+    decided = [
+        t.turn["barge_in_decided_s"]
+        for t in result.turns
+        if t.scenario.startswith("barge-in") and t.turn.get("barge_in_decided_s") is not None
+    ]
     pause_turns = [t.turn for t in result.turns if t.scenario == "mid-sentence pauses"]
     cut = [t for t in pause_turns if t["user_messages"] > 1 or t["replied_during_speech"]]
     return {
         "overall": {
             "first_audio_latency_s": summary(latency_all),
             "barge_in_reaction_s": summary(reactions),
+            "barge_in_decided_s": summary(decided),
             "premature_end_of_turn_rate": (len(cut) / len(pause_turns)) if pause_turns else None,
             "false_interruptions": sum(t.turn.get("false_interruptions", 0) for t in result.turns),
             "startup_s": round(result.startup_s, 3),
@@ -274,6 +291,14 @@ def figures(result: BenchResult) -> dict[str, Any]:
             "tts_rtf": round(result.tts_rtf, 4),
             "peak_rss_mb": round(result.peak_rss_mb, 1),
             "wall_s": round(result.wall_s, 1),
+            "tree_memory": result.tree_memory,
+            "agent_e2e_s": summary(
+                [
+                    t.turn["agent_e2e_s"]
+                    for t in result.turns
+                    if answers_counted(t.scenario) and t.turn.get("agent_e2e_s") is not None
+                ]
+            ),
         },
         "scenarios": per_scenario,
     }

@@ -64,6 +64,96 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+ROOM_PATH = """\
+Through the room, the user's speech and the agent's voice each cross WebRTC: the microphone
+is sent in 10 ms frames, Opus-encoded in 20 ms packets, and reaches the agent through its
+jitter buffer before its VAD hears the end of speech; the agent's voice goes through its
+audio queue (LiveKit's AudioSource), Opus again and the participant's jitter buffer. The
+room-less run hands 10 ms frames to the session directly and times the reply where it is
+handed to the speaker. Both sides of the room run on this machine: one monotonic clock, no
+offset between them. The agent's own e2e figure starts at its VAD's end of speech, so heard
+minus e2e is what the room adds after and before the agent's pipeline."""
+
+
+def _pair(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("median") is None:
+        return "-"
+    return f"{entry['median']:.3f} / {_fmt(entry.get('p90'))}"
+
+
+def _delta(room: dict[str, Any], bare: dict[str, Any]) -> str:
+    if room.get("median") is None or bare.get("median") is None:
+        return "-"
+    return f"{room['median'] - bare['median']:+.3f}"
+
+
+def room_table(room: dict[str, Any], bare: dict[str, Any] | None) -> str:
+    """The room's figures beside the room-less ones (medians / p90, seconds)."""
+    lines = [
+        "| scenario | first audio, room | first audio, room-less | difference "
+        "| agent e2e, room | barge-in, room | barge-in, room-less |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    bare_scenarios = (bare or {}).get("scenarios", {})
+    for name, entry in room["scenarios"].items():
+        other = bare_scenarios.get(name, {})
+        e2e = summary_of(room, name)
+        lines.append(
+            f"| {name} | {_pair(entry['first_audio_latency_s'])} "
+            f"| {_pair(other.get('first_audio_latency_s'))} "
+            f"| {_delta(entry['first_audio_latency_s'], other.get('first_audio_latency_s', {}))} "
+            f"| {_pair(e2e)} | {_pair(entry.get('barge_in_reaction_s'))} "
+            f"| {_pair(other.get('barge_in_reaction_s'))} |"
+        )
+    overall = room["overall"]
+    other_overall = (bare or {}).get("overall", {})
+    latency, barge = overall["first_audio_latency_s"], overall["barge_in_reaction_s"]
+    lines += [
+        "",
+        "Through the room, end of speech to first agent audio heard: "
+        f"median {_fmt(latency['median'])} s, p90 {_fmt(latency['p90'])} s (n={latency['n']})"
+        + (
+            f"; room-less {_pair(other_overall.get('first_audio_latency_s'))} s"
+            if other_overall
+            else ""
+        )
+        + ".",
+        f"Agent's own e2e figure in the room: {_pair(overall.get('agent_e2e_s'))} s.",
+        f"Barge-in through the room: agent audio silent after {_pair(barge)} s"
+        + (
+            f"; room-less {_pair(other_overall.get('barge_in_reaction_s'))} s"
+            if other_overall
+            else ""
+        )
+        + " (the agent took it, state 'listening', after "
+        f"{_pair(overall.get('barge_in_decided_s'))} s: the rest is audio already on its way).",
+        "False interruptions through the room: "
+        f"{_fmt(overall.get('false_interruptions'))}; premature end of turn: "
+        f"{_fmt(overall.get('premature_end_of_turn_rate'))}.",
+        f"up start to ready: {overall['startup_s']} s; wall time {overall['wall_s']} s.",
+    ]
+    memory = overall.get("tree_memory") or {}
+    if memory:
+        parts = ", ".join(
+            f"{p['name']} {p['pss_mb'] if p['pss_mb'] is not None else p['rss_mb']:.0f}"
+            for p in memory["processes"]
+        )
+        lines.append(
+            f"Memory of up's whole tree in a conversation (peak of {memory['samples']}): "
+            f"PSS {memory['pss_mb'] if memory['pss_mb'] is not None else '-'} MB, "
+            f"RSS summed {memory['rss_mb']:.0f} MB "
+            f"({parts})."
+        )
+    lines += ["", ROOM_PATH]
+    return "\n".join(lines) + "\n"
+
+
+def summary_of(figures: dict[str, Any], scenario: str) -> dict[str, Any] | None:
+    entry = figures["scenarios"].get(scenario, {})
+    value = entry.get("agent_e2e_s")
+    return value if isinstance(value, dict) else None
+
+
 def plot(figures: dict[str, Any], path: Path) -> None:
     """Stacked bars of the median latency breakdown per scenario."""
     import matplotlib

@@ -7,6 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from .context import CommandContext
 
@@ -23,6 +24,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--stt-rtf-models", default="tiny.en,base")
     parser.add_argument("--json", type=Path, help="write all figures and raw turns here")
     parser.add_argument("--plot", type=Path, help="write the latency breakdown as a PNG")
+    parser.add_argument(
+        "--room",
+        action="store_true",
+        help="also run the scenarios through a real LiveKit room (starts its own `up`, "
+        "with livekit-server found as `up` finds it) and print both",
+    )
     parser.add_argument("--stt-model")
     parser.add_argument("--vad-silence", type=float)
     parser.set_defaults(handler=run_bench_command)
@@ -47,13 +54,30 @@ def run_bench_command(args: argparse.Namespace, context: CommandContext) -> int:
     )
     numbers = figures(result)
     print(table(numbers))
+    payload: dict[str, Any] = {
+        "figures": numbers,
+        "settings": result.settings,
+        "turns": [asdict(t) for t in result.turns],
+    }
+    if args.room:
+        from voice_sidecar.bench.report import room_table
+        from voice_sidecar.bench.room_run import run_room_bench
+
+        room = run_room_bench(
+            settings,
+            result.scenarios,
+            options,
+            lambda line: print(line, file=sys.stderr),
+            environ=dict(context.environ),
+        )
+        room_numbers = figures(room)
+        print(room_table(room_numbers, numbers))
+        payload["room"] = {
+            "figures": room_numbers,
+            "turns": [asdict(t) for t in room.turns],
+        }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "figures": numbers,
-            "settings": result.settings,
-            "turns": [asdict(t) for t in result.turns],
-        }
         args.json.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     if args.plot:
         plot(numbers, args.plot)

@@ -16,7 +16,7 @@ from voice_sidecar.audio_files import FloatAudio, Int16Audio
 from voice_sidecar.log import logger
 from voice_sidecar.persona import SessionRequest
 from voice_sidecar.runtime import SpeechRuntime
-from voice_sidecar.session import build_session
+from voice_sidecar.session import build_session, close_session_llm
 from voice_sidecar.settings import Settings
 
 from .file_input import FileAudioInput, SpokenUtterance
@@ -249,6 +249,7 @@ async def run_conversation(
         closing_at = time.time()
         history = session.history.to_dict(exclude_timestamp=False)
         await session.aclose()
+        await close_session_llm(session)
         await synchronizer.aclose()
         audio_in.close()
         await audio_out.aclose()
