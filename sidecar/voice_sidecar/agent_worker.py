@@ -8,9 +8,10 @@ of processes that each hold the models.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,17 +68,24 @@ class OpenConversations:
     few seconds more to end; counting jobs instead would refuse a user who reopens the voice
     view at once (livekit-server drops a dispatch no worker has room for: no agent comes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[int], None] | None = None) -> None:
         self._count = 0
         self._lock = threading.Lock()
+        self._on_change = on_change
 
     def opened(self) -> None:
         with self._lock:
             self._count += 1
+            self._changed()
 
     def closed(self) -> None:
         with self._lock:
             self._count = max(0, self._count - 1)
+            self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self._count)
 
     @property
     def count(self) -> int:
@@ -87,6 +95,32 @@ class OpenConversations:
 
 async def _as_coroutine(function: Callable[[], None]) -> None:
     function()
+
+
+_background: set[asyncio.Future[Any]] = set()
+
+
+def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(coroutine)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _push_status(server: Any) -> None:
+    """Tell livekit-server the worker's load now, not at the framework's next status update
+    (every 2.5 s): until then the server still sees a worker that just freed a place as full
+    and drops the next room's dispatch (the user would wait in a room no agent joins).
+    livekit-agents 1.8.9 has no public call for it; without these methods the periodic update
+    is all there is."""
+    refresh = getattr(server, "_refresh_worker_load", None)
+    update = getattr(server, "_update_worker_status", None)
+    if refresh is None or update is None:
+        return
+    try:
+        await refresh()
+        await update()
+    except Exception as exc:  # noqa: BLE001 - the periodic update follows anyway
+        logger.debug("could not push the worker's status now: %s", exc)
 
 
 def run_worker(
@@ -102,14 +136,33 @@ def run_worker(
     ``settings_for_job`` is asked again for every conversation, so an API key stored
     while the worker runs (``PUT /key``) is used from the next conversation on.
     """
-    import asyncio
-
     from livekit import rtc
     from livekit.agents import AgentServer, JobContext, JobExecutorType, llm
 
     from .session import build_session
+    from .worker_registration import RegistrationMarker
 
-    conversations = OpenConversations()
+    capacity = settings.worker.max_conversations
+    marker = (
+        RegistrationMarker(registration_file, capacity) if registration_file is not None else None
+    )
+    worker_loop: list[asyncio.AbstractEventLoop] = []
+
+    def on_conversations(open_now: int) -> None:
+        # a conversation more: `up` refuses new sessions at once; one fewer: only once
+        # livekit-server has been told, or the session it hands out would get no agent
+        if marker is not None and (not worker_loop or open_now > marker.open_conversations):
+            marker.conversations(open_now)
+        if worker_loop:
+            worker_loop[0].call_soon_threadsafe(lambda: _spawn(after_change()))
+
+    async def after_change() -> None:
+        if capacity > 0:
+            await _push_status(server)
+        if marker is not None:
+            marker.conversations(conversations.count)
+
+    conversations = OpenConversations(on_conversations)
     server = AgentServer(
         job_executor_type=JobExecutorType.THREAD,
         num_idle_processes=1,
@@ -120,7 +173,7 @@ def run_worker(
         api_secret=connection.api_secret,
         # the worker's load is its share of conversations, not the machine's CPU: a desktop is
         # busy with other things (a build, a video call) and its one user must still be served
-        load_fnc=lambda: conversation_load(conversations.count, settings.worker.max_conversations),
+        load_fnc=lambda: conversation_load(conversations.count, capacity),
         load_threshold=1.0,
         initialize_process_timeout=60.0,
     )
@@ -188,14 +241,12 @@ def run_worker(
         await session.start(agent, room=ctx.room, record=False)
 
     server.rtc_session(entrypoint, agent_name=AGENT_NAME)
-    if registration_file is not None:
-        from .worker_registration import write_marker
-
-        marker = registration_file
+    if marker is not None:
+        registration = marker
 
         def on_registered(worker_id: str, _info: Any) -> None:
             logger.info("registered with livekit-server as %s", worker_id)
-            write_marker(marker, worker_id)
+            registration.registered(worker_id)
 
         server.on("worker_registered", on_registered)
 
@@ -205,6 +256,7 @@ def run_worker(
         # under `up` our stdin is a pipe only the supervisor holds: its end means the
         # supervisor is gone (the only signal that reaches us on macOS, and on Windows
         # the polite stop); under Docker or a terminal it is not watched
+        worker_loop.append(asyncio.get_running_loop())
         running = asyncio.ensure_future(server.run(devmode=False))
         if not stdin_is_pipe():
             await running
