@@ -30,6 +30,15 @@ def real_livekit_server() -> Path | None:
     return Path(found) if found else None
 
 
+def redis_server() -> Path | None:
+    """Debian's redis-server (REDIS_SERVER_BIN or PATH), for a multi-node livekit-server."""
+    given = os.environ.get("REDIS_SERVER_BIN")
+    if given and Path(given).is_file():
+        return Path(given)
+    found = shutil.which("redis-server")
+    return Path(found) if found else None
+
+
 _random = random.Random()
 
 
