@@ -6,6 +6,8 @@ noticed by its room and replaced by the survivor for new rooms.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -122,3 +124,51 @@ async def test_rooms_go_to_the_worker_with_room_and_a_killed_worker_is_replaced(
         await third.leave()
     answered_s = time.monotonic() - started
     print(f"after the kill, the survivor answered a new room in {answered_s:.2f} s")
+
+
+async def test_sigterm_drains_a_service_worker_it_finishes_its_conversation_and_takes_no_new_one(
+    cluster: Cluster, speech: SpeechFiles
+) -> None:
+    """``voice-sidecar agent`` as a service (not under ``up``): SIGTERM marks it full with
+    livekit-server, the conversation in progress goes on to its end, no new room gets it, and
+    it exits once its last user has left. Without a conversation it stops at once."""
+    for worker in cluster.workers:
+        if worker.proc.poll() is None:
+            stopping = time.monotonic()
+            worker.proc.send_signal(signal.SIGTERM)
+            assert worker.proc.wait(20) == 0, worker.log_text()[-2000:]
+            took = time.monotonic() - stopping
+            print(f"SIGTERM, no conversation: the worker stopped in {took:.2f} s")
+    draining = Worker.start(
+        cluster.folder, "worker-3", cluster.node, llm_base_url=cluster.llm.base_url
+    )
+    cluster.workers.append(draining)
+    draining.wait_registered()
+    user = await cluster.node.join()
+    try:
+        await _answered(user, speech, "What is the capital of France?")
+        draining.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(2)
+        assert draining.proc.poll() is None, "the worker stopped with a conversation open"
+        # a new room: the only worker is draining, so no agent comes
+        newcomer = RoomParticipant()
+        await newcomer.connect(cluster.node.grant())
+        try:
+            assert not await until(lambda: newcomer.agent_identity is not None, 8), (
+                "a draining worker took a new room"
+            )
+        finally:
+            await newcomer.leave()
+        # the open conversation goes on
+        await _answered(user, speech, "What is the capital of Spain?")
+        assert draining.proc.poll() is None
+    finally:
+        await user.leave()
+    left_at = time.monotonic()
+    assert await until(lambda: draining.proc.poll() is not None, 30), (
+        "still running after the drain"
+    )
+    assert draining.proc.returncode == 0, draining.log_text()[-2000:]
+    took = time.monotonic() - left_at
+    print(f"SIGTERM while talking: the worker stopped {took:.2f} s after its user left")
+    assert "draining" in draining.log_text()

@@ -9,6 +9,7 @@ of processes that each hold the models.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Coroutine, Mapping
@@ -106,6 +107,48 @@ def _spawn(coroutine: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_background.discard)
 
 
+def _drain_on_signals(
+    loop: asyncio.AbstractEventLoop,
+    server: Any,
+    timeout_s: float,
+    conversations: OpenConversations,
+) -> None:
+    import signal
+
+    draining: list[asyncio.Future[Any]] = []
+
+    async def drain_then_stop() -> None:
+        logger.warning(
+            "SIGTERM: draining: no new conversation; %d open ones may finish (up to %.0f s)",
+            conversations.count,
+            timeout_s,
+        )
+        try:
+            if timeout_s > 0:  # 0: stop at once, like under `up`
+                await server.drain(timeout=max(1, round(timeout_s)))
+        except TimeoutError:
+            logger.warning("drain: %d conversations still open: stopping", conversations.count)
+        else:
+            logger.warning("drain: every conversation finished: stopping")
+        await server.aclose()
+
+    def on_term() -> None:
+        if draining:
+            logger.warning("a second stop signal: stopping now")
+            draining[0].cancel()
+            _spawn(server.aclose())
+            return
+        draining.append(asyncio.ensure_future(drain_then_stop()))
+
+    def on_interrupt() -> None:
+        logger.warning("SIGINT: stopping now")
+        _spawn(server.aclose())
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no loop signals
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+
+
 async def _push_status(server: Any) -> None:
     """Tell livekit-server the worker's load now, not at the framework's next status update
     (every 2.5 s): until then the server still sees a worker that just freed a place as full
@@ -130,8 +173,14 @@ def run_worker(
     persona_defaults: Persona,
     settings_for_job: Callable[[], Settings] | None = None,
     registration_file: Path | None = None,
+    drain_on_sigterm: bool = False,
 ) -> None:
     """Register with livekit-server and serve conversations until stopped (blocking).
+
+    ``drain_on_sigterm`` (a service, not under ``up``): SIGTERM tells livekit-server the worker
+    is full, lets its open conversations finish (``worker.drain_timeout_s`` at most), then
+    stops; a second SIGTERM or SIGINT stops at once. Under ``up`` SIGTERM stops at once: the
+    supervisor stops its children only when the whole stack goes.
 
     ``settings_for_job`` is asked again for every conversation, so an API key stored
     while the worker runs (``PUT /key``) is used from the next conversation on.
@@ -256,8 +305,11 @@ def run_worker(
         # under `up` our stdin is a pipe only the supervisor holds: its end means the
         # supervisor is gone (the only signal that reaches us on macOS, and on Windows
         # the polite stop); under Docker or a terminal it is not watched
-        worker_loop.append(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        worker_loop.append(loop)
         running = asyncio.ensure_future(server.run(devmode=False))
+        if drain_on_sigterm:
+            _drain_on_signals(loop, server, settings.worker.drain_timeout_s, conversations)
         if not stdin_is_pipe():
             await running
             return
