@@ -56,6 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
     with RealStack.running(
         tmp_path_factory.mktemp("sessions-stack"),
         VOICE_SIDECAR_WORKER_MAX_CONVERSATIONS=str(CAPACITY),
+        VOICE_SIDECAR_LOGGING_LEVEL="info",  # the agent's Whisper queue line (bench/load.py)
     ) as running:
         running.llm.behaviour.reply = echo_reply
         yield running
@@ -188,3 +189,36 @@ async def _granted_within(stack: RealStack, within_s: float) -> bool:
             return True
         await asyncio.sleep(0.2)
     return False
+
+
+async def test_the_load_harness_reports_every_conversation_answered_at_k_2(
+    stack: RealStack, speech: SpeechFiles
+) -> None:
+    """``bench-load`` at K = 2 (CI): the report's shape, and every turn of both conversations
+    answered; the timings are figures for docs/benchmarks.md, not checked here."""
+    from voice_sidecar.bench.load import load_reply, load_table, run_load
+
+    assert await _granted_within(stack, 15), "the rooms of the test before never closed"
+    stack.llm.behaviour.reply = load_reply
+    try:
+        report = await run_load(
+            control_url=stack.ready["control_url"],
+            token=stack.ready["token"],
+            conversations=2,
+            speak=lambda text: read_speech(speech(text)),
+            agent_pid=stack.service_pid("agent"),
+            log_file=stack.log_file,
+        )
+    finally:
+        stack.llm.behaviour.reply = echo_reply
+    print(load_table([report]))
+    assert report["errors"] == [], report["errors"]
+    assert report["asked"] == 8, report
+    assert report["answered"] == report["asked"], report["rooms"]
+    assert len({room["room"] for room in report["rooms"]}) == 2
+    assert report["first_audio_s"]["n"] == 6
+    assert report["barge_in_s"]["n"] == 2, report["rooms"]
+    assert report["agent_stt_s"]["n"] >= 6
+    assert report["whisper_queue"]["runs"] > 0, "no Whisper queue line in the agent's log"
+    assert report["agent_cpu_s_per_conversation"] > 0
+    assert report["agent_rss_mb_idle"] > 0

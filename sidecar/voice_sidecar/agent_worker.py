@@ -271,6 +271,7 @@ def run_worker(
             # the session closes when the user leaves; without this the job (a thread holding
             # its room connection) stays until the server's room timeouts end it, 20 s to 5 min
             logger.info("conversation closed (%s): ending the job", getattr(event, "reason", ""))
+            logger.info("%s", runtime.whisper.queue.line())
             conversation_over()
             ctx.shutdown(reason="conversation closed")
 

@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import (
         agent_cmd,
         bench_cmd,
+        bench_load_cmd,
         config_cmd,
         converse,
         fetch_livekit_cmd,
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     up_cmd.add_parser(commands)
     start_cmd.add_parser(commands)
     bench_cmd.add_parser(commands)
+    bench_load_cmd.add_parser(commands)
     return parser
 
 
