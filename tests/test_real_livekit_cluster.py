@@ -84,8 +84,7 @@ async def test_user_on_node_a_is_served_by_the_worker_on_node_b_and_b_outlives_a
         cut_off_s = time.monotonic() - stopped_at
     finally:
         await user.leave()
-    # the worker's job for that room ends; the worker and node B go on
-    assert await until(lambda: nodes.worker.open_conversations() == 0, 60), "a job stayed open"
+    # the worker and node B go on
     assert nodes.worker.proc.poll() is None
     assert nodes.b.healthy()
     second = await nodes.b.join()
@@ -93,6 +92,12 @@ async def test_user_on_node_a_is_served_by_the_worker_on_node_b_and_b_outlives_a
         heard_b_s = await _converse(second, speech, "What is the capital of Spain?")
     finally:
         await second.leave()
+    # the lost room was re-created on node B by the agent's own reconnect and got a new
+    # dispatch; with no user there, that job ends by itself (NO_USER_TIMEOUT_S) and stops
+    # counting: the worker is neither full nor kept from draining by rooms nobody is in
+    assert await until(lambda: nodes.worker.open_conversations() == 0, 45), (
+        "a job in a room no user joined kept counting"
+    )
     print(
         f"two nodes: answer heard {heard_s:.2f} s after the user on node A stopped speaking; "
         f"node A stopped: its user cut off after {cut_off_s:.2f} s; "

@@ -101,7 +101,8 @@ async def test_two_rooms_at_once_never_see_each_others_state(
 
     # what each user's transcripts say they said (Whisper's words, whatever they are)
     said = {room: [t.strip() for t in p.user_text()] for room, p in (("ada", ada), ("bob", bob))}
-    assert all(len(turns) == 2 for turns in said.values()), said
+    # two questions each; Whisper under load may hear one as two turns ("What?" + the rest)
+    assert all(len(turns) >= 2 for turns in said.values()), said
     requests = stack.llm.chat_requests()[before:]
     per_room: dict[str, list[RecordedRequest]] = {"ada": [], "bob": []}
     for request in requests:
@@ -119,13 +120,14 @@ async def test_two_rooms_at_once_never_see_each_others_state(
     assert len(per_room["bob"]) >= 2, per_room
     for room, participant in (("ada", ada), ("bob", bob)):
         other = "bob" if room == "ada" else "ada"
-        # the room's last request holds exactly its history and its own two turns, in order
+        # the room's last request holds exactly its history and its own turns, in order
         users = [
             str(m["content"]).strip()
             for m in per_room[room][-1].body["messages"]
             if m["role"] == "user"
         ]
-        assert users == [ROOMS[room]["history"][0]["text"], *said[room]], (users, said)
+        assert users[0] == ROOMS[room]["history"][0]["text"], users
+        assert " ".join(users[1:]) == " ".join(said[room]), (users, said)
         # and the user received only their own room's transcripts
         received = participant.user_text() + participant.agent_text()
         for turn in said[other]:

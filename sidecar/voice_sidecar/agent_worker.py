@@ -24,6 +24,11 @@ from .settings import Settings
 
 AGENT_NAME = "private-assistant"
 LATENCY_TOPIC = "pa.latency"
+USER_GONE_GRACE_S = 5.0
+"""After the user left, the job ends this much later if its session has not ended it."""
+NO_USER_TIMEOUT_S = 20.0
+"""A job whose room has no user this long after it joined ends (livekit-server's own
+departure timeout is 20 s too)."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,19 @@ def run_worker(
 
         ctx.add_shutdown_callback(lambda: _as_coroutine(conversation_over))
         await ctx.connect()
+
+        async def end_without_user() -> None:
+            # a job in a room no user ever joins would count (and hold its thread) until the
+            # room closes: seen when a node of a cluster stopped, its rooms were re-created on
+            # another node by the agents' own reconnects, and each got a new dispatch
+            try:
+                await asyncio.wait_for(ctx.wait_for_participant(), NO_USER_TIMEOUT_S)
+            except TimeoutError:
+                logger.info("no user joined within %.0f s: ending the job", NO_USER_TIMEOUT_S)
+                conversation_over()
+                ctx.shutdown(reason="no user joined")
+
+        watchdog = asyncio.ensure_future(end_without_user())
         # off the job's event loop: reading the key may wait for the keyring
         job_settings = (
             await asyncio.to_thread(settings_for_job) if settings_for_job is not None else settings
@@ -266,6 +284,8 @@ def run_worker(
             task.add_done_callback(pending.discard)
 
         session.on("conversation_item_added", on_item)
+        pending.add(watchdog)
+        watchdog.add_done_callback(pending.discard)
 
         def on_close(event: Any) -> None:
             # the session closes when the user leaves; without this the job (a thread holding
@@ -277,11 +297,16 @@ def run_worker(
 
         session.on("close", on_close)
 
+        job_loop = asyncio.get_running_loop()
+
         def on_participant_left(participant: Any) -> None:
             # the user is gone: the worker has room again now, while the session still takes
-            # about 2 s to close (the framework's own wind-down)
+            # about 2 s to close (the framework's own wind-down). The session does not close
+            # for every way of leaving (seen: the user's node of a cluster stopped; the job
+            # then lived on, and a drain waited for it), so the job ends shortly after anyway
             if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
                 conversation_over()
+                job_loop.call_later(USER_GONE_GRACE_S, lambda: ctx.shutdown(reason="the user left"))
 
         ctx.room.on("participant_disconnected", on_participant_left)
         # never record: a server that asks for recording (LiveKit Cloud) would get the user's
