@@ -107,7 +107,7 @@ def _skip_reasons() -> dict[str, str | None]:
     import shutil
 
     from .frozen_support import frozen_skip_reason
-    from .livekit_fixtures import real_livekit_server
+    from .livekit_fixtures import real_livekit_server, redis_server
 
     try:
         import ctranslate2
@@ -119,6 +119,9 @@ def _skip_reasons() -> dict[str, str | None]:
         "livekit_server": None
         if real_livekit_server()
         else "no livekit-server binary here (set LIVEKIT_SERVER_BIN or put it on PATH)",
+        "redis": None
+        if redis_server()
+        else "no redis-server here (apt-get install redis-server, or set REDIS_SERVER_BIN)",
         "gpu": None if has_gpu else "no CUDA GPU on this machine",
         "windows": None if platform.system() == "Windows" else "needs Windows",
         "docker": None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from voice_sidecar.testing.up_process import free_ports
 
-__all__ = ["FAKE_SERVER", "free_ports", "real_livekit_server", "write_fake_binary"]
+__all__ = ["FAKE_SERVER", "free_ports", "real_livekit_server", "redis_server", "write_fake_binary"]
 
 FAKE_SERVER = Path(__file__).parent / "fakes" / "fake_livekit_server.py"
 
@@ -29,4 +29,13 @@ def real_livekit_server() -> Path | None:
     if given and Path(given).is_file():
         return Path(given)
     found = shutil.which("livekit-server")
+    return Path(found) if found else None
+
+
+def redis_server() -> Path | None:
+    """Debian's redis-server (REDIS_SERVER_BIN or PATH), for a multi-node livekit-server."""
+    given = os.environ.get("REDIS_SERVER_BIN")
+    if given and Path(given).is_file():
+        return Path(given)
+    found = shutil.which("redis-server")
     return Path(found) if found else None

@@ -37,7 +37,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "sidecar" / "Dockerfile"
 SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
 SCHEMA_SHA256 = "56bab44c85c0ce8affb74474950293f37d510673283a243bcd7eeadb900fa35c"
-AGENTS = ("voice-agent", "voice-agent-gpu")
+AGENTS = ("voice-agent", "voice-agent-gpu", "voice-agent-1", "voice-agent-2")
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +163,22 @@ def test_one_agent_per_profile_and_the_gpu_one_reserves_nvidia_gpus(
     assert "deploy" not in services["voice-agent"]
     # 'docker compose up' with the .env made from .env.example starts the CPU agent
     assert _env_example()["COMPOSE_PROFILES"] == "cpu"
+
+
+def test_the_two_workers_profile_runs_two_limited_cpu_workers_with_their_own_health_ports(
+    compose: dict[str, Any],
+) -> None:
+    """Two workers in livekit's one network namespace: a shared health port would stop the
+    second (the framework's HTTP server binds it); without a conversation limit LiveKit's
+    dispatch would never prefer the worker with room to spare."""
+    services = compose["services"]
+    pair = [services["voice-agent-1"], services["voice-agent-2"]]
+    assert all(s["profiles"] == ["two-workers"] for s in pair)
+    assert all("deploy" not in s for s in pair)
+    ports = {s["environment"]["VOICE_SIDECAR_PORTS_AGENT_HEALTH"] for s in pair}
+    assert len(ports) == 2
+    for service in pair:
+        assert service["environment"]["VOICE_SIDECAR_WORKER_MAX_CONVERSATIONS"] == "2"
 
 
 def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:

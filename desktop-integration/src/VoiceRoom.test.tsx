@@ -364,6 +364,18 @@ describe("VoiceRoom", () => {
       expect(screen.queryByTestId("call-error")).not.toBeInTheDocument();
     });
 
+    it("assistant busy: the server's line under its own title, and Try again asks again", async () => {
+      const busy = "The assistant is busy with other conversations; try again in a minute (or raise worker.max_conversations)";
+      const t = renderRoom(ready(), {
+        routes: { "POST /session": { status: 503, body: { error: { code: "assistant_busy", message: busy } } } },
+      });
+      await t.user.click(screen.getByRole("button", { name: "Start conversation" }));
+      const alert = await screen.findByTestId("call-error");
+      expect(within(alert).getByRole("heading")).toHaveTextContent("The assistant is busy");
+      expect(alert).toHaveTextContent(busy);
+      expect(screen.getByTestId("agent-status")).toHaveTextContent("Disconnected");
+    });
+
     it("connection lost and not regained", async () => {
       const t = renderRoom(ready());
       await t.user.click(screen.getByRole("button", { name: "Start conversation" }));

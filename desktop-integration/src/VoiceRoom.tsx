@@ -164,7 +164,7 @@ export function VoiceRoom(props: VoiceRoomProps) {
 
       {callError ? (
         <ErrorPanel
-          title="The conversation could not continue"
+          title={callError.kind === "assistant_busy" ? "The assistant is busy" : "The conversation could not continue"}
           testId="call-error"
           actions={
             <>

@@ -329,6 +329,20 @@ describe("VoiceSession", () => {
       expect(createSession).toHaveBeenCalledTimes(1);
     });
 
+    it("does not retry on its own when the assistant is busy (503 assistant_busy)", async () => {
+      const createSession = vi.fn(() =>
+        Promise.reject(new ControlApiError(503, "assistant_busy", "The assistant is busy with other conversations")),
+      );
+      const t = setup({ createSession });
+      await t.session.start({ version: 1 });
+      expect(t.session.getState()).toMatchObject({
+        connection: "failed",
+        error: { kind: "assistant_busy", message: "The assistant is busy with other conversations" },
+      });
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(createSession).toHaveBeenCalledTimes(1);
+    });
+
     it("stops without reconnecting, also while a retry is pending", async () => {
       const t = setup();
       await t.session.start({ version: 1 });

@@ -105,6 +105,7 @@ export type VoiceErrorKind =
   | "no_microphone" // no input device (or none matching the constraints)
   | "mic_unavailable" // the device exists but cannot be opened (busy, hardware error)
   | "session_refused" // POST /session answered with a client error
+  | "assistant_busy" // POST /session: the agent worker holds all the conversations it takes
   | "backend_unreachable" // the control API or LiveKit could not be reached, retries exhausted
   | "connection_lost"; // the room dropped and reconnecting failed
 
@@ -359,6 +360,13 @@ export class VoiceSession {
       session = await this.api.createSession(this.requestWithHistory(retry));
     } catch (error) {
       if (!this.isCurrent(run)) return;
+      if (error instanceof ControlApiError && error.code === "assistant_busy") {
+        // not retried on its own: a conversation frees a place in minutes, not seconds, and the
+        // user decides whether to wait (start() again) — the server's line says what happened
+        this.wanted = false;
+        this.set({ connection: "failed", error: { kind: "assistant_busy", message: error.message } });
+        return;
+      }
       if (error instanceof ControlApiError && error.status >= 400 && error.status < 500 && error.status !== 408) {
         this.wanted = false;
         this.set({ connection: "failed", error: { kind: "session_refused", message: error.message } });

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .errors import UserFacingError
-from .log import LOG_FORMAT, SUPERVISED_VARIABLE, add_file_handler
+from .log import LOG_FORMAT, SUPERVISED_VARIABLE, JsonFormatter, add_file_handler
 from .paths import default_config_file
 from .process_exit import end_process, native_runtime_started
 from .redaction import Redactor, install
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import (
         agent_cmd,
         bench_cmd,
+        bench_load_cmd,
         config_cmd,
         converse,
         fetch_livekit_cmd,
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     up_cmd.add_parser(commands)
     start_cmd.add_parser(commands)
     bench_cmd.add_parser(commands)
+    bench_load_cmd.add_parser(commands)
     return parser
 
 
@@ -145,12 +147,11 @@ def configure_logging(
     options: LoggingSettings, redactor: Redactor, *, write_file: bool = True
 ) -> None:
     level = getattr(logging, options.level.upper())
-    logging.basicConfig(
-        level=level,
-        handlers=[logging.StreamHandler(sys.stderr)],
-        format=LOG_FORMAT,
-        force=True,
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(
+        JsonFormatter() if options.format == "json" else logging.Formatter(LOG_FORMAT)
     )
+    logging.basicConfig(level=level, handlers=[stderr], force=True)
     if options.file and write_file:
         add_file_handler(Path(options.file), level=level)
     # the framework is chatty at info; keep it one level quieter than ours

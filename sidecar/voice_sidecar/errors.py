@@ -27,6 +27,11 @@ class PersonaError(UserFacingError):
     """A persona or session request is malformed."""
 
 
+class AssistantBusyError(UserFacingError):
+    """The agent worker holds as many conversations as it takes (``worker.max_conversations``):
+    livekit-server would drop the room's dispatch, and no agent would ever join."""
+
+
 class LLMUnreachableError(UserFacingError):
     """The language model endpoint cannot be reached or refuses us."""
 

@@ -1,5 +1,6 @@
 """The package's logger, and the one way a process writes its log file."""
 
+import json
 import logging
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -33,3 +34,19 @@ def add_file_handler(path: Path, *, level: int, rotate: bool = False) -> logging
     new.setLevel(level)
     root.addHandler(new)
     return new
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line (``logging.format = json``): time, level, logger, message, and
+    the exception when there is one. The message is what the redaction filter left of it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)

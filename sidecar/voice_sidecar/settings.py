@@ -34,6 +34,7 @@ COMPUTE_TYPES = (
     "float32",
 )
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogFormat = Literal["text", "json"]
 
 
 def _language(name: str, code: str) -> str:
@@ -249,16 +250,26 @@ class WorkerSettings:
         "open conversations one worker takes before livekit-server must send new ones elsewhere; "
         "0: no limit (the desktop, whose one user is always served)",
     )
+    drain_timeout_s: float = setting(
+        600.0,
+        "as a service (not under 'up'): after SIGTERM, how long the worker finishes its open "
+        "conversations, taking no new one, before it stops anyway",
+    )
 
     def __post_init__(self) -> None:
         if self.max_conversations < 0:
             raise ValueError(f"max_conversations must be 0 or more (got {self.max_conversations})")
+        if self.drain_timeout_s < 0:
+            raise ValueError(f"drain_timeout_s must be 0 or more (got {self.drain_timeout_s})")
 
 
 @dataclass(frozen=True)
 class LoggingSettings:
     level: LogLevel = setting("warning", "debug, info, warning or error")
     file: str | None = setting(None, "also write the log to this file")
+    format: LogFormat = setting(
+        "text", "text, or json: one JSON object a line on stderr (for a log collector)"
+    )
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .control_api.app import build_app, new_token
 from .control_api.key_status import KeyState, KeyStatusCache
 from .control_api.server import ControlServer
 from .control_api.session_tokens import mint_session
-from .errors import LLMUnreachableError, UserFacingError
+from .errors import AssistantBusyError, LLMUnreachableError, UserFacingError
 from .events import EventWriter
 from .livekit_server.locate import find_livekit_server
 from .livekit_server.server_config import (
@@ -60,6 +60,12 @@ EXIT_FATAL = 7
 
 class NotReadyError(UserFacingError):
     """The stack is not (or no longer) able to serve a conversation."""
+
+
+BUSY_MESSAGE = (
+    "The assistant is busy with other conversations; try again in a minute "
+    "(or raise worker.max_conversations)"
+)
 
 
 def sidecar_argv(extra: Sequence[str]) -> list[str]:
@@ -185,6 +191,14 @@ class StackBackend:
             return False
         return registered_with_current_server(registered_at(self.registration_file), started)
 
+    def _worker_full(self) -> bool:
+        if self.registration_file is None:
+            return False
+        from .worker_registration import worker_load
+
+        load = worker_load(self.registration_file)
+        return load is not None and load.full
+
     def health(self) -> dict[str, Any]:
         status = self.supervisor.status()
         states = {s.state for s in status.values()}
@@ -214,6 +228,8 @@ class StackBackend:
     def create_session(self, request: SessionRequest) -> dict[str, Any]:
         if not self._ready():
             raise NotReadyError("the voice backend is not ready yet; retry in a moment")
+        if self._worker_full():
+            raise AssistantBusyError(BUSY_MESSAGE)
         return mint_session(
             request,
             credentials=self.credentials,

@@ -156,6 +156,8 @@ class RoomParticipant:
         self.latency: list[tuple[float, dict[str, Any]]] = []
         self.agent_states: list[tuple[float, str]] = []
         self.agent_identity: str | None = None
+        self.agent_left_at: float | None = None
+        """When the agent left the room (livekit-server removed it: it left, or its worker died)."""
         # a short queue, like a microphone's: the source stays full, so its size is added to
         # every uplink delay; 100 ms made barge-in through the room ~0.1 s slower than what a
         # browser's microphone gives (agent took the barge-in after 0.52 s -> 0.42 s, medians)
@@ -169,6 +171,7 @@ class RoomParticipant:
         self.room.on("track_subscribed", self._on_track)
         self.room.on("participant_attributes_changed", self._on_attributes)
         self.room.on("participant_connected", self._on_participant)
+        self.room.on("participant_disconnected", self._on_participant_left)
 
     async def connect(self, grant: SessionGrant) -> None:
         await self.room.connect(grant.livekit_url, grant.token)
@@ -309,6 +312,10 @@ class RoomParticipant:
             self.agent_identity = participant.identity
         if state:
             self.agent_states.append((time.monotonic(), state))
+
+    def _on_participant_left(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self.agent_identity:
+            self.agent_left_at = time.monotonic()
 
     def _on_attributes(self, changed: dict[str, str], participant: rtc.Participant) -> None:
         if AGENT_STATE_ATTRIBUTE in changed and participant.identity != (

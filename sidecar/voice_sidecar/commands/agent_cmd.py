@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from voice_sidecar.errors import UserFacingError
+from voice_sidecar.log import SUPERVISED_VARIABLE
 
 from .context import CommandContext
 
@@ -14,7 +15,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = commands.add_parser(
         "agent",
         help="run the agent worker against a livekit-server (LIVEKIT_URL, LIVEKIT_API_KEY, "
-        "LIVEKIT_API_SECRET; defaults: the local server and this installation's keys)",
+        "LIVEKIT_API_SECRET or LIVEKIT_API_SECRET_FILE; defaults: the local server and this "
+        "installation's keys); as a service, SIGTERM drains its conversations first",
     )
     parser.add_argument(
         "--registration-file",
@@ -22,6 +24,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "waits for before it hands out a session)",
     )
     parser.set_defaults(handler=run_agent)
+
+
+def _secret_file(path: str | None) -> str | None:
+    """The secret in a file (a Docker or Kubernetes secret): its content, less the line end."""
+    if not path:
+        return None
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise UserFacingError(
+            f"LIVEKIT_API_SECRET_FILE names {path}, which cannot be read ({reason}); point it at "
+            "the file holding the secret, or set LIVEKIT_API_SECRET"
+        ) from None
+    if not secret:
+        raise UserFacingError(f"LIVEKIT_API_SECRET_FILE names {path}, which is empty")
+    return secret
 
 
 def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
@@ -38,8 +57,9 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
     settings = context.settings
     env = context.environ
     url = env.get("LIVEKIT_URL") or f"ws://127.0.0.1:{settings.ports.livekit_http}"
-    if env.get("LIVEKIT_API_KEY") and env.get("LIVEKIT_API_SECRET"):
-        key, secret = env["LIVEKIT_API_KEY"], env["LIVEKIT_API_SECRET"]
+    given_secret = env.get("LIVEKIT_API_SECRET") or _secret_file(env.get("LIVEKIT_API_SECRET_FILE"))
+    if env.get("LIVEKIT_API_KEY") and given_secret:
+        key, secret = env["LIVEKIT_API_KEY"], given_secret
     else:
         try:
             credentials = livekit_credentials(context.store)
@@ -65,6 +85,8 @@ def run_agent(args: argparse.Namespace, context: CommandContext) -> int:
             default_persona(settings.persona),
             settings_for_job=lambda: model_choice.apply(context.resolve_llm_key()),
             registration_file=Path(args.registration_file) if args.registration_file else None,
+            # as a service SIGTERM drains; under `up` it stops at once (the stack is going)
+            drain_on_sigterm=not env.get(SUPERVISED_VARIABLE),
         )
     finally:
         runtime.close()

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from voice_sidecar.bounded_json import BadJsonError, loads_bounded
-from voice_sidecar.errors import UserFacingError
+from voice_sidecar.errors import AssistantBusyError, UserFacingError
 from voice_sidecar.persona import parse_session_request
 from voice_sidecar.secret_store import KeyringError
 
@@ -86,6 +86,8 @@ def build_app(
             return error_response(422, "invalid_session_request", str(exc))
         try:
             return web.json_response(backend.create_session(parsed))
+        except AssistantBusyError as exc:
+            return error_response(503, "assistant_busy", str(exc))
         except UserFacingError as exc:
             return error_response(503, "not_ready", str(exc))
 

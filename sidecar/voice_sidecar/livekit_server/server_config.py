@@ -22,8 +22,18 @@ class LiveKitPorts:
     rtc_udp: int
 
 
-def render_config(ports: LiveKitPorts, *, log_level: str = "info", container: bool = False) -> str:
+def render_config(
+    ports: LiveKitPorts,
+    *,
+    log_level: str = "info",
+    container: bool = False,
+    redis_address: str | None = None,
+) -> str:
     """YAML (written by hand: it is small and must not depend on a YAML library).
+
+    ``redis_address`` (``host:port``): a node of a multi-node deployment. Nodes sharing one
+    Redis route signalling and agent dispatch between them (LiveKit's own multi-node mode);
+    without it the server is a single node and keeps everything in memory.
 
     ``container``: for livekit-server alone in a container's network namespace (Docker
     Compose, ``compose_config.py``). Ports published to the host arrive on the container's
@@ -73,6 +83,7 @@ def render_config(ports: LiveKitPorts, *, log_level: str = "info", container: bo
             "room:",
             "  auto_create: true",
             "  empty_timeout: 300",
+            *(["redis:", f"  address: {redis_address}"] if redis_address else []),
             "",
         ]
     )

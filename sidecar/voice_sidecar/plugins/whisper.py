@@ -8,6 +8,7 @@ own thread so the event loop never waits on the CPU or GPU.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -53,6 +54,9 @@ class WhisperEngine:
         self.device_choice = choice
         self.cpu_threads = cpu_threads
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        self.queue = QueueWaits()
+        """How long each transcription waited for the engine's one thread (conversations at
+        once share it): what the load harness reports as Whisper queueing."""
 
     @classmethod
     def load(
@@ -169,10 +173,13 @@ class WhisperEngine:
         self, audio: FloatAudio, *, language: str | None, beam_size: int
     ) -> Transcript:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor,
-            lambda: self.transcribe(audio, language=language, beam_size=beam_size),
-        )
+        submitted = time.perf_counter()
+
+        def run() -> Transcript:
+            self.queue.add(time.perf_counter() - submitted)
+            return self.transcribe(audio, language=language, beam_size=beam_size)
+
+        return await loop.run_in_executor(self.executor, run)
 
     def warm_up(self) -> None:
         """Run one inference so the first real utterance does not pay for allocations."""
@@ -180,6 +187,29 @@ class WhisperEngine:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class QueueWaits:
+    """Counters since the engine started (thread-safe): runs, total and longest wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.runs = 0
+        self.total_s = 0.0
+        self.max_s = 0.0
+
+    def add(self, waited_s: float) -> None:
+        with self._lock:
+            self.runs += 1
+            self.total_s += waited_s
+            self.max_s = max(self.max_s, waited_s)
+
+    def line(self) -> str:
+        """The log line the load harness reads (``bench.load.parse_queue_line``)."""
+        with self._lock:
+            return (
+                f"whisper queue: runs={self.runs} total_s={self.total_s:.3f} max_s={self.max_s:.3f}"
+            )
 
 
 def _short(exc: BaseException) -> str:
