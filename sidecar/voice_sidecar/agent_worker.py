@@ -307,7 +307,18 @@ def run_worker(
             # then lived on, and a drain waited for it), so the job ends shortly after anyway
             if participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
                 conversation_over()
-                job_loop.call_later(USER_GONE_GRACE_S, lambda: ctx.shutdown(reason="the user left"))
+                job_loop.call_later(USER_GONE_GRACE_S, end_if_still_alone)
+
+        def end_if_still_alone() -> None:
+            # a user who is back (livekit-server restarted and their SDK resumed into the
+            # re-created room) keeps the conversation
+            users = [
+                p
+                for p in ctx.room.remote_participants.values()
+                if p.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+            ]
+            if not users:
+                ctx.shutdown(reason="the user left")
 
         ctx.room.on("participant_disconnected", on_participant_left)
         # never record: a server that asks for recording (LiveKit Cloud) would get the user's
