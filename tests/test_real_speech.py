@@ -115,3 +115,16 @@ def test_an_unreachable_index_is_one_clear_line(
     with pytest.raises(UserFacingError, match="could not fetch the real speech") as caught:
         real_speech.ensure(tmp_path)
     assert "\n" not in str(caught.value)
+
+
+def test_the_turn_model_probe_scores_every_real_turn(real_speech_dir: Path) -> None:
+    """The figures of docs/benchmarks.md ("LiveKit's local turn model on real speech") come from
+    this probe: the model runs locally (no cloud fallback) on every recording and half."""
+    from voice_sidecar.bench.eot_probe import probe, summary_lines
+
+    probes = probe(real_speech_dir, silences_s=(0.35,))
+    count = len(real_speech.RECORDINGS) + len(real_speech.HALTING_CUTS)
+    assert len(probes) == count
+    assert all(0.0 <= p.probability <= 1.0 for p in probes)
+    assert sum(not p.finished for p in probes) == len(real_speech.HALTING_CUTS)
+    assert summary_lines(probes)[2].startswith("| 0.35 s |")
