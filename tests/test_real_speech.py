@@ -128,3 +128,15 @@ def test_the_turn_model_probe_scores_every_real_turn(real_speech_dir: Path) -> N
     assert all(0.0 <= p.probability <= 1.0 for p in probes)
     assert sum(not p.finished for p in probes) == len(real_speech.HALTING_CUTS)
     assert summary_lines(probes)[2].startswith("| 0.35 s |")
+
+
+def test_the_turns_export_as_wavs_the_peer_can_read(real_speech_dir: Path, tmp_path: Path) -> None:
+    from voice_sidecar.audio_files import read_speech
+
+    written = real_speech.export_turns(real_speech_dir, tmp_path, (1.0,))
+    finished = len(real_speech.SHORT_TURNS) + len(real_speech.LONG_TURNS)
+    assert len(written) == finished + len(real_speech.HALTING_CUTS)
+    halting = [p for p in written if p.name.startswith("halting-1000ms-")]
+    cut = real_speech.HALTING_CUTS[0]
+    expected = real_speech.halting(real_speech_dir, cut, 1.0)
+    assert np.abs(read_speech(halting[0]) - expected).max() < 1e-3

@@ -308,17 +308,47 @@ def halting(folder: Path, cut: HaltingCut, pause_s: float) -> FloatAudio:
     ).astype(np.float32)
 
 
+def export_turns(folder: Path, out: Path, pauses_s: tuple[float, ...]) -> list[Path]:
+    """The finished turns and the halting ones (at ``pauses_s``) as WAV files, one turn each,
+    for other harnesses (the peer's ``pipecat_turns.py``) to play the same audio."""
+    from voice_sidecar.audio_files import float_to_int16, write_wav
+
+    out.mkdir(parents=True, exist_ok=True)
+    turns = [(f"finished-{n}", load(folder, n)) for n in SHORT_TURNS + LONG_TURNS]
+    turns += [
+        (f"halting-{int(p * 1000):04d}ms-{c.recording}", halting(folder, c, p))
+        for p in pauses_s
+        for c in HALTING_CUTS
+    ]
+    written = []
+    for name, audio in turns:
+        path = out / f"{name}.wav"
+        write_wav(path, float_to_int16(audio), sample_rate=SPEECH_SAMPLE_RATE)
+        written.append(path)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m voice_sidecar.bench.real_speech [CACHE_DIR]``: fetch, print the folder."""
+    """``python -m voice_sidecar.bench.real_speech [CACHE_DIR]``: fetch, print the folder;
+    ``... export OUT [PAUSE_S ...]``: also write the bench's real turns as WAVs into OUT."""
     from voice_sidecar.paths import default_cache_dir
 
     args = sys.argv[1:] if argv is None else argv
-    cache_dir = Path(args[0]) if args else default_cache_dir()
+    export = args[:1] == ["export"]
+    cache_dir = default_cache_dir() if export or not args else Path(args[0])
     try:
         folder = ensure(cache_dir, lambda line: print(line, file=sys.stderr))
     except UserFacingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if export:
+        if len(args) < 2:
+            print("error: export needs an output folder", file=sys.stderr)
+            return 2
+        pauses = tuple(float(a) for a in args[2:]) or HALTING_PAUSES_S
+        for path in export_turns(folder, Path(args[1]), pauses):
+            print(path)
+        return 0
     print(folder)
     return 0
 
