@@ -12,13 +12,19 @@ from voice_sidecar.runtime_env import apply_process_defaults
 
 apply_process_defaults()
 
+from voice_sidecar.bench import real_speech  # noqa: E402
 from voice_sidecar.models.packaged import find_packaged_voice  # noqa: E402
+from voice_sidecar.paths import default_cache_dir  # noqa: E402
 from voice_sidecar.plugins.piper import PiperEngine  # noqa: E402
 from voice_sidecar.runtime import ModelPaths, SpeechRuntime  # noqa: E402
 from voice_sidecar.settings import Settings, SttSettings  # noqa: E402
 from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour  # noqa: E402
 
 from .speech import piper_wav  # noqa: E402
+
+REAL_SPEECH_DIR = real_speech.located(os.environ, default_cache_dir())
+"""The recordings of real speech (scripts/fetch-real-speech.sh), found before the hermetic home
+hides the user's cache and the variable naming them."""
 
 _SECRET_VARIABLES = ("NEBIUS_API_KEY", "VOICE_SIDECAR_LLM_API_KEY", "OPENAI_API_KEY")
 
@@ -95,6 +101,13 @@ def speech(piper: PiperEngine, tmp_path_factory: pytest.TempPathFactory) -> Spee
     return SpeechFiles(piper, tmp_path_factory.mktemp("speech"))
 
 
+@pytest.fixture(scope="session")
+def real_speech_dir() -> Path:
+    """The folder of real recordings; tests using it carry the ``real_speech`` marker."""
+    assert REAL_SPEECH_DIR is not None, "no real speech here: run scripts/fetch-real-speech.sh"
+    return REAL_SPEECH_DIR
+
+
 @pytest.fixture
 def llm_server() -> Iterator[FakeLlmServer]:
     server = FakeLlmServer(LlmBehaviour()).start()
@@ -128,6 +141,9 @@ def _skip_reasons() -> dict[str, str | None]:
         if shutil.which("docker") and Path("/var/run/docker.sock").exists()
         else "no Docker engine",
         "frozen": frozen_skip_reason(),
+        "real_speech": None
+        if REAL_SPEECH_DIR is not None
+        else "no recordings of real speech here (run scripts/fetch-real-speech.sh)",
         "powershell": None
         if shutil.which("pwsh") or shutil.which("powershell")
         else "no PowerShell",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from voice_sidecar.bench import real_speech
 from voice_sidecar.bench.measure import (
     BenchOptions,
     BenchResult,
@@ -16,7 +17,14 @@ from voice_sidecar.bench.measure import (
     run_bench,
 )
 from voice_sidecar.bench.report import plot, table
-from voice_sidecar.bench.scenarios import NOISE_DURING_REPLY, noise_bursts
+from voice_sidecar.bench.scenarios import (
+    NOISE_DURING_REPLY,
+    REAL,
+    REAL_HALTING,
+    SYNTHETIC,
+    noise_bursts,
+    real_scenarios,
+)
 from voice_sidecar.converse.file_input import SpokenUtterance
 from voice_sidecar.converse.file_output import PlaybackSegment
 from voice_sidecar.converse.runner import TurnResult, Utterance, _count_false_interruptions
@@ -53,8 +61,8 @@ def test_figures_split_latency_barge_in_and_cut_offs(tmp_path: Path) -> None:
     result.turns = [
         TurnRecord("short questions", 0, _turn(1.2)),
         TurnRecord("short questions", 0, _turn(1.4)),
-        TurnRecord("mid-sentence pauses", 0, _turn(1.3)),
-        TurnRecord("mid-sentence pauses", 0, _turn(0.9, user_messages=2)),
+        TurnRecord("mid-sentence pauses", 0, _turn(1.3), pause_s=0.3),
+        TurnRecord("mid-sentence pauses", 0, _turn(0.9, user_messages=2), pause_s=0.6),
         TurnRecord("barge-in at 1 s", 0, _turn(1.5)),
         TurnRecord("barge-in at 1 s", 0, _turn(1.6, barge_in_reaction_s=0.55)),
     ]
@@ -128,7 +136,9 @@ def test_a_short_real_run(model_paths: ModelPaths, speech_settings: Settings) ->
     result = run_bench(
         speech_settings,
         model_paths,
-        BenchOptions(repetitions=1, only=("short",), stt_models=("tiny.en",)),
+        BenchOptions(
+            repetitions=1, only=("short",), stt_models=("tiny.en",), speech=("synthetic",)
+        ),
         lines.append,
     )
     numbers = figures(result)
@@ -137,3 +147,73 @@ def test_a_short_real_run(model_paths: ModelPaths, speech_settings: Settings) ->
     assert 0.2 < latency["median"] < 5
     assert numbers["overall"]["stt_rtf"]["tiny.en"] > 0
     assert any(line.startswith("short questions #1") for line in lines)
+
+
+def test_the_cut_off_curve_and_finished_turns_are_reported_per_kind_of_speech() -> None:
+    result = BenchResult(settings={}, startup_s=1.0)
+    result.turns = [
+        TurnRecord("short questions", 0, _turn(1.1)),
+        TurnRecord("mid-sentence pauses", 0, _turn(1.2), pause_s=0.3),
+        TurnRecord("mid-sentence pauses", 0, _turn(1.2, user_messages=2), pause_s=1.0),
+        TurnRecord("real short turns", 0, _turn(0.8), speech=REAL),
+        TurnRecord("real short turns", 0, _turn(1.0), speech=REAL),
+        TurnRecord(REAL_HALTING, 0, _turn(1.3), speech=REAL, pause_s=0.3),
+        TurnRecord(REAL_HALTING, 0, _turn(1.3), speech=REAL, pause_s=1.0),
+        TurnRecord(
+            REAL_HALTING, 1, _turn(0.6, replied_during_speech=True), speech=REAL, pause_s=1.0
+        ),
+    ]
+    numbers = figures(result)
+    real, synthetic = numbers["by_speech"][REAL], numbers["by_speech"][SYNTHETIC]
+    assert real["finished_first_audio_s"] == {"median": 0.9, "p90": pytest.approx(0.98), "n": 2}
+    assert synthetic["finished_first_audio_s"]["n"] == 1, "halting turns are not finished turns"
+    assert [(p["pause_s"], p["cut_offs"], p["turns"]) for p in real["cut_off_curve"]] == [
+        (0.3, 0, 1),
+        (1.0, 1, 2),
+    ]
+    assert numbers["scenarios"][REAL_HALTING]["premature_end_of_turn_rate"] == pytest.approx(1 / 3)
+    text = table(numbers)
+    assert "| real | 0.900 | 0.980 | 2 |" in text
+    assert "| pause | synthetic speech | real speech |" in text
+    assert "| 1.00 s | 1.00 (1/1) | 0.50 (1/2) |" in text
+
+
+@pytest.mark.real_speech
+def test_the_real_speech_scenarios_are_short_long_and_halting(real_speech_dir: Path) -> None:
+    scenarios = {s.name: s for s in real_scenarios(real_speech_dir)}
+    assert set(scenarios) == {"real short turns", "real long turns", REAL_HALTING}
+    assert all(s.speech == REAL for s in scenarios.values())
+    short = [len(u.samples) / 16000 for u in scenarios["real short turns"].turns]
+    long = [len(u.samples) / 16000 for u in scenarios["real long turns"].turns]
+    assert max(short) < 4.0 < 5.0 < min(long)
+    halting = scenarios[REAL_HALTING]
+    assert halting.pause_turns
+    assert len(halting.turns) == len(halting.pauses_s)
+    assert set(halting.pauses_s) == set(real_speech.HALTING_PAUSES_S)
+    assert min(halting.pauses_s) == 0.3
+    assert max(halting.pauses_s) == 1.2
+
+
+@pytest.mark.slow
+@pytest.mark.real_speech
+def test_real_speech_goes_through_the_pipeline(
+    model_paths: ModelPaths, speech_settings: Settings, real_speech_dir: Path
+) -> None:
+    lines: list[str] = []
+    result = run_bench(
+        speech_settings,
+        model_paths,
+        BenchOptions(
+            repetitions=1,
+            only=("real short",),
+            stt_models=(),
+            speech=(REAL,),
+            real_speech_dir=real_speech_dir,
+        ),
+        lines.append,
+    )
+    numbers = figures(result)
+    finished = numbers["by_speech"][REAL]["finished_first_audio_s"]
+    assert finished["n"] == len(real_speech.SHORT_TURNS), "every real turn was answered"
+    assert SYNTHETIC not in numbers["by_speech"]
+    assert "| real |" in table(numbers)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from voice_sidecar.converse.runner import ConverseOptions, TurnResult, run_conversation
@@ -19,7 +20,15 @@ from voice_sidecar.runtime import ModelPaths, SpeechRuntime
 from voice_sidecar.settings import LlmSettings, Settings
 from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour
 
-from .scenarios import Scenario, answers_counted, build_scenarios, piper_speaker
+from . import real_speech
+from .scenarios import (
+    SPEECH_KINDS,
+    SYNTHETIC,
+    Scenario,
+    answers_counted,
+    build_scenarios,
+    piper_speaker,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,10 @@ class BenchOptions:
     stt_models: tuple[str, ...] = ("tiny.en", "base")
     only: tuple[str, ...] = ()
     """Scenario names to run (substring match); empty: all."""
+    speech: tuple[str, ...] = SPEECH_KINDS
+    """Which speech to play: ``synthetic`` (Piper), ``real`` (recordings of people)."""
+    real_speech_dir: Path | None = None
+    """The recordings' folder; None: found or fetched into the user's cache."""
 
 
 @dataclass
@@ -37,6 +50,14 @@ class TurnRecord:
     scenario: str
     repetition: int
     turn: dict[str, Any]
+    speech: str = SYNTHETIC
+    pause_s: float | None = None
+    """A halting turn's pause mid-sentence; None for a finished turn."""
+
+    @property
+    def cut_off(self) -> bool:
+        """The agent answered a halting turn before it ended (or split it in two)."""
+        return bool(self.turn["user_messages"] > 1 or self.turn["replied_during_speech"])
 
 
 @dataclass
@@ -123,8 +144,17 @@ async def _run_scenarios(
                 )
             finally:
                 server.stop()
-            for turn in conversation.turns:
-                result.turns.append(TurnRecord(scenario.name, repetition, _turn_dict(turn)))
+            for index, turn in enumerate(conversation.turns):
+                pause = scenario.pauses_s[index] if index < len(scenario.pauses_s) else None
+                result.turns.append(
+                    TurnRecord(
+                        scenario.name,
+                        repetition,
+                        _turn_dict(turn),
+                        speech=scenario.speech,
+                        pause_s=pause,
+                    )
+                )
             progress(
                 f"{scenario.name} #{repetition + 1}: "
                 + ", ".join(
@@ -201,7 +231,13 @@ def run_bench(
     )
     progress(f"models ready in {result.startup_s:.2f}s")
     try:
-        scenarios = build_scenarios(piper_speaker(runtime.voice()))
+        folder = options.real_speech_dir
+        if "real" in options.speech and folder is None:
+            from voice_sidecar.paths import default_cache_dir
+
+            folder = real_speech.ensure(default_cache_dir(), progress)
+        scenarios = build_scenarios(piper_speaker(runtime.voice()), folder)
+        scenarios = [s for s in scenarios if s.speech in options.speech]
         if options.only:
             scenarios = [s for s in scenarios if any(o in s.name for o in options.only)]
         result.scenarios = scenarios
@@ -263,9 +299,10 @@ def figures(result: BenchResult) -> dict[str, Any]:
                 [t["barge_in_decided_s"] for t in turns if t.get("barge_in_decided_s") is not None]
             )
         entry["false_interruptions"] = sum(t.get("false_interruptions", 0) for t in turns)
-        if name == "mid-sentence pauses":
-            cut = [t for t in turns if t["user_messages"] > 1 or t["replied_during_speech"]]
-            entry["premature_end_of_turn_rate"] = len(cut) / len(turns) if turns else None
+        halting = [t for t in result.turns if t.scenario == name and t.pause_s is not None]
+        if halting:
+            entry["premature_end_of_turn_rate"] = sum(t.cut_off for t in halting) / len(halting)
+        entry["speech"] = next(t.speech for t in result.turns if t.scenario == name)
         per_scenario[name] = entry
     reactions = [
         t.turn["barge_in_reaction_s"]
@@ -277,8 +314,8 @@ def figures(result: BenchResult) -> dict[str, Any]:
         for t in result.turns
         if t.scenario.startswith("barge-in") and t.turn.get("barge_in_decided_s") is not None
     ]
-    pause_turns = [t.turn for t in result.turns if t.scenario == "mid-sentence pauses"]
-    cut = [t for t in pause_turns if t["user_messages"] > 1 or t["replied_during_speech"]]
+    pause_turns = [t for t in result.turns if t.pause_s is not None]
+    cut = [t for t in pause_turns if t.cut_off]
     return {
         "overall": {
             "first_audio_latency_s": summary(latency_all),
@@ -300,5 +337,32 @@ def figures(result: BenchResult) -> dict[str, Any]:
                 ]
             ),
         },
+        "by_speech": by_speech(result),
         "scenarios": per_scenario,
     }
+
+
+def by_speech(result: BenchResult) -> dict[str, Any]:
+    """Per kind of speech (real, synthetic): first audio on finished turns, and the cut-off
+    curve, the share of halting turns answered before their end for each pause length."""
+    kinds: dict[str, Any] = {}
+    for kind in SPEECH_KINDS:
+        turns = [t for t in result.turns if t.speech == kind]
+        if not turns:
+            continue
+        finished = [
+            t.turn["first_audio_latency_s"]
+            for t in turns
+            if t.pause_s is None
+            and answers_counted(t.scenario)
+            and t.turn["first_audio_latency_s"] is not None
+        ]
+        curve = []
+        for pause in sorted({t.pause_s for t in turns if t.pause_s is not None}):
+            at = [t for t in turns if t.pause_s == pause]
+            cuts = sum(t.cut_off for t in at)
+            curve.append(
+                {"pause_s": pause, "turns": len(at), "cut_offs": cuts, "rate": cuts / len(at)}
+            )
+        kinds[kind] = {"finished_first_audio_s": summary(finished), "cut_off_curve": curve}
+    return kinds

@@ -53,7 +53,7 @@ def table(figures: dict[str, Any]) -> str:
         f"median {_fmt(latency['median'])} s, p90 {_fmt(latency['p90'])} s (n={latency['n']}).",
         f"Barge-in: agent silenced after median {_fmt(barge['median'])} s, "
         f"p90 {_fmt(barge['p90'])} s.",
-        "Premature end of turn during 300-600 ms pauses: "
+        "Premature end of turn during mid-sentence pauses (all lengths): "
         f"{_fmt(overall['premature_end_of_turn_rate'])}.",
         "False interruptions (a reply stopped while the user was silent): "
         f"{_fmt(overall.get('false_interruptions'))}.",
@@ -61,6 +61,7 @@ def table(figures: dict[str, Any]) -> str:
         f"Start-up to first turn ready: {overall['startup_s']} s; "
         f"peak RSS {overall['peak_rss_mb']} MB; wall time {overall['wall_s']} s.",
     ]
+    lines += by_speech_lines(figures.get("by_speech", {}))
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +153,42 @@ def summary_of(figures: dict[str, Any], scenario: str) -> dict[str, Any] | None:
     entry = figures["scenarios"].get(scenario, {})
     value = entry.get("agent_e2e_s")
     return value if isinstance(value, dict) else None
+
+
+def by_speech_lines(kinds: dict[str, Any]) -> list[str]:
+    """Finished turns' first audio and the cut-off curve, real and synthetic speech apart."""
+    if not kinds:
+        return []
+    lines = [
+        "",
+        "| speech | finished turns: first audio median | p90 | n |",
+        "| --- | --- | --- | --- |",
+    ]
+    for kind, entry in kinds.items():
+        f = entry["finished_first_audio_s"]
+        lines.append(f"| {kind} | {_fmt(f['median'])} | {_fmt(f['p90'])} | {f['n']} |")
+    pauses = sorted({p["pause_s"] for e in kinds.values() for p in e["cut_off_curve"]})
+    if not pauses:
+        return lines
+    names = [k for k in kinds if kinds[k]["cut_off_curve"]]
+    lines += [
+        "",
+        "Cut-off curve (halting turns answered before their end, by the pause's dead air):",
+        "",
+        "| pause | " + " | ".join(f"{k} speech" for k in names) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    for pause in pauses:
+        cells = []
+        for kind in names:
+            point = next((p for p in kinds[kind]["cut_off_curve"] if p["pause_s"] == pause), None)
+            cells.append(
+                "-"
+                if point is None
+                else f"{point['rate']:.2f} ({point['cut_offs']}/{point['turns']})"
+            )
+        lines.append(f"| {pause:.2f} s | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot(figures: dict[str, Any], path: Path) -> None:

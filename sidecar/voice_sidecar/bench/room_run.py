@@ -235,8 +235,13 @@ async def _run_in_rooms(
             finally:
                 await participant.leave()
             turns = room_turns(participant, scenario, spoken)
-            for turn in turns:
-                result.turns.append(TurnRecord(scenario.name, repetition, turn))
+            for index, turn in enumerate(turns):
+                pause = scenario.pauses_s[index] if index < len(scenario.pauses_s) else None
+                result.turns.append(
+                    TurnRecord(
+                        scenario.name, repetition, turn, speech=scenario.speech, pause_s=pause
+                    )
+                )
             progress(
                 f"room: {scenario.name} #{repetition + 1}: "
                 + ", ".join(

@@ -1,10 +1,12 @@
-"""The spoken turns the benchmark plays, made by the harness itself with Piper."""
+"""The spoken turns the benchmark plays: made by the harness itself with Piper (synthetic), and
+recordings of real people (``real_speech``)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -13,6 +15,12 @@ from voice_sidecar.converse.runner import Utterance
 from voice_sidecar.converse.speech_span import find_speech_span
 from voice_sidecar.plugins.piper import PiperEngine
 from voice_sidecar.plugins.whisper import frames_to_speech
+
+from . import real_speech
+
+SYNTHETIC = "synthetic"
+REAL = "real"
+SPEECH_KINDS = (SYNTHETIC, REAL)
 
 SHORT_REPLY = "Sure, here is a quick answer for you."
 LONG_REPLY = (
@@ -34,6 +42,10 @@ class Scenario:
     pause_turns: bool = False
     """Each turn holds a pause mid-sentence: a reply before its end is a cut-off."""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    speech: str = SYNTHETIC
+    """``real`` (recordings of people) or ``synthetic`` (Piper): every figure is split by it."""
+    pauses_s: tuple[float, ...] = ()
+    """With ``pause_turns``: each turn's pause (the cut-off curve's x axis)."""
 
 
 Speak = Callable[[str], FloatAudio]
@@ -106,7 +118,48 @@ def noise_bursts(seed: int = 9) -> FloatAudio:
     ).astype(np.float32)
 
 
-def build_scenarios(speak: Speak) -> list[Scenario]:
+def build_scenarios(speak: Speak, real_speech_dir: Path | None = None) -> list[Scenario]:
+    """The synthetic scenarios, then (with ``real_speech_dir``) the real ones."""
+    scenarios = synthetic_scenarios(speak)
+    if real_speech_dir is not None:
+        scenarios += real_scenarios(real_speech_dir)
+    return scenarios
+
+
+def real_scenarios(folder: Path) -> list[Scenario]:
+    """Finished short turns, finished long ones, and halting sentences: each cut at a word
+    boundary and re-joined with 0.3 to 1.2 s of dead air."""
+
+    def recorded(names: tuple[str, ...]) -> tuple[Utterance, ...]:
+        return tuple(Utterance(name=n, samples=real_speech.load(folder, n)) for n in names)
+
+    halting = [
+        (cut, pause) for pause in real_speech.HALTING_PAUSES_S for cut in real_speech.HALTING_CUTS
+    ]
+    return [
+        Scenario("real short turns", recorded(real_speech.SHORT_TURNS), SHORT_REPLY, speech=REAL),
+        Scenario("real long turns", recorded(real_speech.LONG_TURNS), SHORT_REPLY, speech=REAL),
+        Scenario(
+            REAL_HALTING,
+            tuple(
+                Utterance(
+                    name=f"{cut.recording} pause {int(pause * 1000)} ms",
+                    samples=real_speech.halting(folder, cut, pause),
+                )
+                for cut, pause in halting
+            ),
+            SHORT_REPLY,
+            pause_turns=True,
+            speech=REAL,
+            pauses_s=tuple(pause for _, pause in halting),
+        ),
+    ]
+
+
+REAL_HALTING = "real halting sentences"
+
+
+def synthetic_scenarios(speak: Speak) -> list[Scenario]:
     def turn(text: str) -> Utterance:
         return Utterance(name=text, samples=speak(text))
 
@@ -130,13 +183,19 @@ def build_scenarios(speak: Speak) -> list[Scenario]:
             name=f"pause {int(p * 1000)} ms",
             samples=_with_pause(speak, "I would like to know", "what the weather is tomorrow.", p),
         )
-        for p in (0.3, 0.45, 0.6)
+        for p in real_speech.HALTING_PAUSES_S
     )
     barge = (turn("Tell me about the weather this week."), turn("Stop, thank you."))
     scenarios = [
         Scenario("short questions", short, SHORT_REPLY),
         Scenario("long questions", long, SHORT_REPLY),
-        Scenario("mid-sentence pauses", pauses, SHORT_REPLY, pause_turns=True),
+        Scenario(
+            "mid-sentence pauses",
+            pauses,
+            SHORT_REPLY,
+            pause_turns=True,
+            pauses_s=real_speech.HALTING_PAUSES_S,
+        ),
         Scenario("background noise", short, SHORT_REPLY, noise_dbfs=-45.0),
     ]
     scenarios += [

@@ -21,6 +21,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--first-token-ms", type=float, default=50.0, help="local LLM stand-in")
     parser.add_argument("--token-ms", type=float, default=20.0, help="time between tokens")
     parser.add_argument("--only", action="append", default=[], help="scenario name filter")
+    parser.add_argument(
+        "--speech",
+        choices=("both", "real", "synthetic"),
+        default="both",
+        help="recordings of real people (fetched once: docs/licences.md), Piper's voice, or both",
+    )
     parser.add_argument("--stt-rtf-models", default="tiny.en,base")
     parser.add_argument("--json", type=Path, help="write all figures and raw turns here")
     parser.add_argument("--plot", type=Path, help="write the latency breakdown as a PNG")
@@ -48,6 +54,7 @@ def run_bench_command(args: argparse.Namespace, context: CommandContext) -> int:
         token_interval_s=args.token_ms / 1000,
         stt_models=tuple(m for m in args.stt_rtf_models.split(",") if m),
         only=tuple(args.only),
+        speech=("synthetic", "real") if args.speech == "both" else (args.speech,),
     )
     result = run_bench(
         settings, model_paths(settings), options, lambda line: print(line, file=sys.stderr)
