@@ -52,6 +52,10 @@ def test_bench_room_reports_both_runs_and_answers_every_turn(tmp_path: Path) -> 
             "--room",
             "--only",
             "short",
+            # Piper's voice: the recordings would be fetched again into this test's empty
+            # home (the hermetic home fixture drops VOICE_SIDECAR_REAL_SPEECH)
+            "--speech",
+            "synthetic",
             "--repetitions",
             "1",
             "--stt-rtf-models",
