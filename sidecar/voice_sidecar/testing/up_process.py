@@ -103,9 +103,11 @@ def pump_lines(stream: Any, lines: queue.Queue[str]) -> None:
 def start_up(
     env: dict[str, str], *args: str, pump: bool = True, sidecar: list[str] | None = None
 ) -> UpProcess:
-    """``up`` through ``sidecar`` (default: this Python's package; a frozen build's path)."""
+    """``up`` through ``sidecar`` (default: this program again: this Python's package, or
+    the frozen executable itself, as ``stack.sidecar_argv`` starts the agent)."""
+    default = [sys.executable] if getattr(sys, "frozen", False) else PYTHON_SIDECAR
     proc = subprocess.Popen(
-        [*(sidecar or PYTHON_SIDECAR), "up", *args],
+        [*(sidecar or default), "up", *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
