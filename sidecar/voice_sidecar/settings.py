@@ -34,6 +34,7 @@ COMPUTE_TYPES = (
     "float32",
 )
 LogLevel = Literal["debug", "info", "warning", "error"]
+EndOfTurn = Literal["vad", "text"]
 
 
 def _language(name: str, code: str) -> str:
@@ -151,6 +152,12 @@ class LlmSettings:
 class TurnSettings:
     """How the assistant decides the user has finished, and how it is interrupted."""
 
+    end_of_turn: EndOfTurn = setting(
+        "vad",
+        "vad: the VAD's silence ends the turn; text: after that silence the transcript is "
+        "read too, and one ending on a function word ('to', 'and', 'the', 'is'), a comma, "
+        "a dash or a filler ('um') waits max_endpointing_delay_s for more speech",
+    )
     vad_min_silence_s: float = setting(0.55, "silence that ends the user's turn (Silero VAD)")
     vad_activation_threshold: float = setting(0.5, "Silero speech probability that counts as voice")
     stt_segment_silence_s: float | None = setting(
