@@ -45,6 +45,7 @@ from voice_sidecar.testing.llm_server import FakeLlmServer
         "So I went there and um",
         "So I went there, uh.",
         "It could",
+        "I think we can",  # an elliptical ending needs its full stop to read finished
         "WHAT WOULD YOU SAY IF",
         "and   ",
     ],
@@ -67,6 +68,8 @@ def test_a_turn_that_stops_on_a_function_word_a_comma_or_a_filler_reads_unfinish
         "What is it for?",
         "Tell me more.",
         "He was not an ill disposed young man.",
+        "He might have been made still more respectable than he was.",  # ellipsis after "he"
+        "Yes, I do.",
     ],
 )
 def test_a_turn_with_terminal_punctuation_on_a_content_word_reads_finished(text: str) -> None:

@@ -64,10 +64,20 @@ prepositions, auxiliaries and modals, subject pronouns. Particles that often end
 turn ("turn it on", "it's over", "come in") and object pronouns ("do it") are in
 neither list."""
 
+_AUXILIARIES = _words(
+    """
+    is are was were be been am do does did have has had
+    can could will would shall should may might must
+    """
+)
+_SUBJECTS = _words("i you he she it we they there that who this")
+"""An auxiliary right after one of these ends an elliptical but finished sentence
+("than he was.", "Yes, I do.", "I think we can."), when punctuation closes it."""
+
 _FILLERS = _words("um uh erm er hmm mm ah uhm umm")
 """Hesitation sounds: a speaker who says one is still thinking."""
 
-_LAST_WORD = re.compile(r"([a-z']+)[^a-z']*$")
+_LAST_TWO_WORDS = re.compile(r"(?:([a-z']+)[^a-z']+)?([a-z']+)[^a-z']*$")
 _OPEN_PUNCTUATION = re.compile(r"(,|;|:|\.\.\.|…|-|–|—)\s*$")
 _ASKED = re.compile(r"[?!]['\")\]]*\s*$")
 _TERMINAL_PUNCTUATION = re.compile(r"[.?!]['\")\]]*\s*$")
@@ -80,16 +90,18 @@ def end_of_turn_probability(text: str) -> float:
         return UNFINISHED
     if _OPEN_PUNCTUATION.search(stripped):
         return UNFINISHED
-    match = _LAST_WORD.search(stripped)
+    match = _LAST_TWO_WORDS.search(stripped)
     if match is None:
         return OPEN
-    last = match.group(1).strip("'")
+    before, last = (match.group(1) or "").strip("'"), match.group(2).strip("'")
     if last in _ALWAYS_OPEN or last in _FILLERS:
         return UNFINISHED
+    closed = _TERMINAL_PUNCTUATION.search(stripped) is not None
     asked = _ASKED.search(stripped) is not None
-    if last in _OPEN_UNLESS_ASKED and not asked:
+    elliptical = closed and last in _AUXILIARIES and before in _SUBJECTS
+    if last in _OPEN_UNLESS_ASKED and not (asked or elliptical):
         return UNFINISHED
-    if asked or _TERMINAL_PUNCTUATION.search(stripped):
+    if closed:
         return FINISHED
     return OPEN
 
