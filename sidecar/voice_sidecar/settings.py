@@ -172,7 +172,11 @@ class TurnSettings:
         "still continues the turn (Whisper's delay gave this grace before)",
     )
     min_endpointing_delay_s: float = setting(0.0, "extra wait after the VAD's end of speech")
-    max_endpointing_delay_s: float = setting(3.0, "longest wait before a turn is committed")
+    max_endpointing_delay_s: float = setting(
+        3.0,
+        "longest wait before a turn is committed; with end_of_turn = text, the wait after a "
+        "transcript that reads unfinished (1.5 measured, docs/benchmarks.md)",
+    )
     min_interruption_s: float = setting(
         0.25,
         "user speech needed to interrupt the assistant (0.5: barge-in 0.6 s; 0.25: 0.33 s, "
