@@ -90,6 +90,15 @@ def test_defaults_equal_the_settings_classes(tmp_path: Path) -> None:
     assert _load(tmp_path).settings == Settings()
 
 
+def test_the_variables_of_the_app_and_the_bench_are_not_taken_for_settings(
+    tmp_path: Path,
+) -> None:
+    """`bench` reads VOICE_SIDECAR_REAL_SPEECH (CI exports it): a shell that has it set must
+    still run every command (it was refused as "not a setting")."""
+    env = {"VOICE_SIDECAR_REAL_SPEECH": str(tmp_path), "VOICE_SIDECAR_SUPERVISED": "1"}
+    assert _load(tmp_path, env=env).settings == Settings()
+
+
 @pytest.mark.parametrize(
     ("toml", "env", "cli", "message"),
     [

@@ -14,15 +14,17 @@ from .persona import SessionRequest
 from .plugins.first_clause import FirstClauseTokenizer
 from .plugins.piper import PiperEngine, PiperTTS
 from .plugins.speculative_stt import SpeculativeSTT
+from .plugins.text_turn import TextTurnDetector
 from .plugins.whisper import FasterWhisperSTT
 from .runtime import SpeechRuntime
 from .settings import Settings, TtsSettings, TurnSettings
 
 
 def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
-    """Explicit turn handling: VAD end of turn, VAD barge-in, no cloud or local EOU model."""
+    """Explicit turn handling: VAD end of turn (gated by the transcript's text when
+    ``end_of_turn`` is "text"), VAD barge-in, no cloud or audio EOU model."""
     return TurnHandlingOptions(
-        turn_detection="vad",
+        turn_detection=TextTurnDetector() if turn.end_of_turn == "text" else "vad",
         endpointing={
             "mode": "fixed",
             "min_delay": turn.min_endpointing_delay_s,

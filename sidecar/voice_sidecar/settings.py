@@ -35,6 +35,7 @@ COMPUTE_TYPES = (
 )
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["text", "json"]
+EndOfTurn = Literal["vad", "text"]
 
 
 def _language(name: str, code: str) -> str:
@@ -152,6 +153,12 @@ class LlmSettings:
 class TurnSettings:
     """How the assistant decides the user has finished, and how it is interrupted."""
 
+    end_of_turn: EndOfTurn = setting(
+        "vad",
+        "vad: the VAD's silence ends the turn; text: after that silence the transcript is "
+        "read too, and one ending on a function word ('to', 'and', 'the', 'is'), a comma, "
+        "a dash or a filler ('um') waits max_endpointing_delay_s for more speech",
+    )
     vad_min_silence_s: float = setting(0.55, "silence that ends the user's turn (Silero VAD)")
     vad_activation_threshold: float = setting(0.5, "Silero speech probability that counts as voice")
     stt_segment_silence_s: float | None = setting(
@@ -166,7 +173,11 @@ class TurnSettings:
         "still continues the turn (Whisper's delay gave this grace before)",
     )
     min_endpointing_delay_s: float = setting(0.0, "extra wait after the VAD's end of speech")
-    max_endpointing_delay_s: float = setting(3.0, "longest wait before a turn is committed")
+    max_endpointing_delay_s: float = setting(
+        3.0,
+        "longest wait before a turn is committed; with end_of_turn = text, the wait after a "
+        "transcript that reads unfinished (1.5 measured, docs/benchmarks.md)",
+    )
     min_interruption_s: float = setting(
         0.25,
         "user speech needed to interrupt the assistant (0.5: barge-in 0.6 s; 0.25: 0.33 s, "

@@ -25,12 +25,13 @@ import numpy as np
 
 from voice_sidecar.audio_files import SPEECH_SAMPLE_RATE, FloatAudio, read_speech
 from voice_sidecar.errors import UserFacingError
+from voice_sidecar.settings_loader import REAL_SPEECH_VARIABLE
 
 SDIST = "pocketsphinx==5.1.1"
 SDIST_FILE = "pocketsphinx-5.1.1.tar.gz"
 SDIST_SHA256 = "675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355"
 FOLDER_NAME = "pocketsphinx-5.1.1"
-LOCATION_VARIABLE = "VOICE_SIDECAR_REAL_SPEECH"
+LOCATION_VARIABLE = REAL_SPEECH_VARIABLE
 """A folder that already holds the recordings (CI sets it from scripts/fetch-real-speech.sh)."""
 
 LIBRIVOX = "LibriVox reader, Sense and Sensibility ch. 1 (public domain)"
