@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
+from voice_sidecar.bench.room_stack import stack_env
 from voice_sidecar.testing.up_process import PYTHON_SIDECAR, UpProcess, pump_lines, start_up
-
-from .livekit_fixtures import free_ports
 
 __all__ = [
     "PYTHON_SIDECAR",
@@ -33,16 +31,11 @@ def home_env(root: Path) -> dict[str, str]:
 
 
 def up_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    http, tcp, udp, health = free_ports(4)
+    """A stack of its own (``stack_env``) with tiny.en and an LLM that refuses connections."""
     return {
-        **os.environ,
-        "VOICE_SIDECAR_PORTS_LIVEKIT_HTTP": str(http),
-        "VOICE_SIDECAR_PORTS_LIVEKIT_RTC_TCP": str(tcp),
-        "VOICE_SIDECAR_PORTS_LIVEKIT_RTC_UDP": str(udp),
-        "VOICE_SIDECAR_PORTS_AGENT_HEALTH": str(health),
+        **stack_env(tmp_path),
         "VOICE_SIDECAR_STT_MODEL": "tiny.en",
         "VOICE_SIDECAR_LLM_BASE_URL": "http://127.0.0.1:9/v1",
-        "VOICE_SIDECAR_LOGGING_FILE": str(tmp_path / "log" / "voice-sidecar.log"),
         **extra,
     }
 
