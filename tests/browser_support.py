@@ -318,13 +318,9 @@ class BrowserStack:
             VOICE_SIDECAR_LLM_BASE_URL=llm_base_url,
             **home_env(root),
         )
+        # start_up reads up's stderr as well as its events: unread, the pipe fills (64 KiB,
+        # two conversations) and up blocks writing to it, freezing the whole stack
         up = start_up(env, "--dev-origin", page_origin)
-        # up logs every child's output to stderr too: unread, the pipe fills (64 KiB, two
-        # conversations) and up blocks writing to it, freezing the whole stack
-        assert up.proc.stderr is not None
-        stderr_log = (root / "up.stderr").open("w", encoding="utf-8")
-        drain = threading.Thread(target=_copy_lines, args=(up.proc.stderr, stderr_log), daemon=True)
-        drain.start()
         try:
             ready = up.next_event("ready", 180)
             yield cls(
@@ -334,15 +330,7 @@ class BrowserStack:
                 dev_page_url(page_origin, ready),
             )
         finally:
-            if up.proc.poll() is None and up.proc.stdin:
-                up.proc.stdin.close()
-            try:
-                up.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                up.proc.kill()
-                up.proc.wait(10)
-            drain.join(10)
-            stderr_log.close()
+            up.stop()
 
     def service_pid(self, service: str) -> int:
         """The pid of ``service`` (livekit-server, agent) as up's latest event reports it."""
@@ -367,9 +355,3 @@ class BrowserStack:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/worker", timeout=5) as r:
             worker = json.load(r)
         return int(worker.get("active_jobs", 0))  # proto JSON leaves out a zero
-
-
-def _copy_lines(stream: Any, sink: Any) -> None:
-    for line in stream:
-        sink.write(line)
-        sink.flush()

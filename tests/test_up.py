@@ -244,6 +244,4 @@ def test_an_endpoint_without_the_default_model_is_reported_once_ready(
         assert "llama3.2:1b, qwen2.5:3b" in error["message"]
         assert "--llm-model" in error["message"]
     finally:
-        assert up.proc.stdin is not None
-        up.proc.stdin.close()
-        up.proc.wait(60)
+        up.stop()
