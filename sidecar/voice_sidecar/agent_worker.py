@@ -193,9 +193,12 @@ def run_worker(
     from livekit import rtc
     from livekit.agents import AgentServer, JobContext, JobExecutorType, llm
 
+    from . import room_audio
     from .session import build_session, close_session_llm
     from .worker_registration import RegistrationMarker
 
+    # every room this worker serves silences the agent's voice at once on a barge-in
+    room_audio.install()
     capacity = settings.worker.max_conversations
     marker = (
         RegistrationMarker(registration_file, capacity) if registration_file is not None else None
