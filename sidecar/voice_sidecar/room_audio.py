@@ -134,7 +134,7 @@ class PromptPauseAudioOutput(framework_output._ParticipantAudioOutput):
     def resume(self) -> None:
         was_paused = not self._playback_enabled.is_set()
         super().resume()
-        if was_paused and self._pushed_duration:
+        if was_paused and self._pushed_duration:  # a reply goes on (not one that ended)
             figures = {"resumed_at": round(time.monotonic(), 4)}
             logger.info("%s %s", FIGURES_PREFIX, json.dumps(figures))
 
