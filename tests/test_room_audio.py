@@ -237,3 +237,11 @@ async def test_the_tail_of_a_reply_plays_out_as_before(
     finished = await asyncio.wait_for(played.finished, 2)
     assert not finished.interrupted
     assert finished.playback_position == pytest.approx(0.5, abs=0.01)
+
+
+async def test_the_stop_probe_times_both_outputs() -> None:
+    from voice_sidecar.bench.stop_probe import probe
+
+    results = await probe(1)
+    assert results[("PromptPauseAudioOutput", True)][0] < 0.01
+    assert results[("_ParticipantAudioOutput", True)][0] > 0.1
