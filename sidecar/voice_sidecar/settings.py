@@ -186,6 +186,11 @@ class TurnSettings:
     false_interruption_timeout_s: float | None = setting(
         2.0, "silence after a barge-in that makes it false, so the reply resumes; empty: never"
     )
+    ignore_backchannels: bool = setting(
+        True,
+        "a transcript that is only 'mm-hm', 'yeah', 'okay', a laugh or no words (a cough) "
+        "does not end a reply: it resumes at once (docs/benchmarks.md, issue 14)",
+    )
     aec_warmup_s: float = setting(
         0.0, "seconds at the start of each reply when barge-in is ignored"
     )
