@@ -42,6 +42,7 @@ from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour
         "I see.",
         "Got it.",
         "Ha ha ha!",
+        "Ha ha ha ha ha ha ha ha ha",  # a real laugh, as tiny.en wrote it in the bench
         "hahahaha",
         "Mwahaha!",
         "",

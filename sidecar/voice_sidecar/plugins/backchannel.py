@@ -90,6 +90,8 @@ def is_backchannel(text: str) -> bool:
     if "?" in _ANNOTATION.sub(" ", text):
         return False  # "yeah?" or "okay?" asks something
     words = _words(text)
+    if all(_LAUGHTER.match(w) for w in words):
+        return True  # laughter, however long Whisper writes it ("ha ha ha ha ha ha ha ha")
     if len(words) > MAX_WORDS:
         return False
     return all(w in BACKCHANNEL_WORDS or _LAUGHTER.match(w) for w in words)
