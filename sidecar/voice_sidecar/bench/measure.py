@@ -381,9 +381,9 @@ def over_reply_outcome(records: list[TurnRecord]) -> dict[str, Any]:
         reply, sound = turns[0], turns[1]
         runs.append(
             {
-                "paused": sound["over_reply_paused"],
-                "resumed": sound["over_reply_resumed"],
-                "ended": sound["over_reply_cleared"],
+                "paused": bool(sound["over_reply_paused"]),
+                "resumed": bool(sound["over_reply_resumed"]),
+                "ended": bool(sound["over_reply_cleared"]),
                 "answered": sound["user_messages"] > 0,
                 "resumed_after_s": sound["over_reply_resumed_after_s"],
                 "heard": sound["user_transcript"],

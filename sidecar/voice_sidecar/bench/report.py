@@ -77,7 +77,7 @@ def over_reply_lines(scenarios: dict[str, Any]) -> list[str]:
         "Sounds over a reply (1 s in; the reply should pause at most and resume):",
         "",
         "| sound | paused | resumed | ended for good | answered as a turn "
-        "| resumed after (median) | heard as |",
+        "| resumed after (median) | user message in the history |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, o in rows:

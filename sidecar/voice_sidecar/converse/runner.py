@@ -365,7 +365,8 @@ def _note_reply_under(
     if segment is None:
         return
     start = said.speech_start_at
-    turn.over_reply_paused = segment.silenced_at is not None and start <= segment.silenced_at
+    # bool(): the speech times are numpy floats, whose comparisons are numpy bools
+    turn.over_reply_paused = bool(segment.silenced_at is not None and start <= segment.silenced_at)
     turn.over_reply_cleared = segment.cleared_at is not None and segment.cleared_at < closing_at
     resumed = segment.resumed_at
     turn.over_reply_resumed = turn.over_reply_paused and resumed is not None
