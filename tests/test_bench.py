@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from voice_sidecar.bench import real_speech
+from voice_sidecar.bench import real_speech, vocal_sounds
 from voice_sidecar.bench.measure import (
     BenchOptions,
     BenchResult,
@@ -19,11 +19,14 @@ from voice_sidecar.bench.measure import (
 from voice_sidecar.bench.report import plot, table
 from voice_sidecar.bench.scenarios import (
     NOISE_DURING_REPLY,
+    OVER_REPLY,
     REAL,
+    REAL_BARGE_IN,
     REAL_HALTING,
     SYNTHETIC,
     noise_bursts,
     real_scenarios,
+    real_sounds_over_reply,
 )
 from voice_sidecar.converse.file_input import SpokenUtterance
 from voice_sidecar.converse.file_output import PlaybackSegment
@@ -182,6 +185,11 @@ def test_the_cut_off_curve_and_finished_turns_are_reported_per_kind_of_speech() 
 def test_the_real_speech_scenarios_are_short_long_and_halting(real_speech_dir: Path) -> None:
     scenarios = {s.name: s for s in real_scenarios(real_speech_dir)}
     assert set(scenarios) == {"real short turns", "real long turns", REAL_HALTING}
+    sounds = vocal_sounds.beside(real_speech_dir)
+    assert sounds is not None, "no coughs and laughs beside the speech"
+    over = real_sounds_over_reply(real_speech_dir, sounds)
+    assert {s.name for s in over} >= {OVER_REPLY + "cough-short (real)", REAL_BARGE_IN}
+    assert all(s.turns[1].noise_only for s in over if s.name.startswith(OVER_REPLY))
     assert all(s.speech == REAL for s in scenarios.values())
     short = [len(u.samples) / 16000 for u in scenarios["real short turns"].turns]
     long = [len(u.samples) / 16000 for u in scenarios["real long turns"].turns]
@@ -217,3 +225,60 @@ def test_real_speech_goes_through_the_pipeline(
     assert finished["n"] == len(real_speech.SHORT_TURNS), "every real turn was answered"
     assert SYNTHETIC not in numbers["by_speech"]
     assert "| real |" in table(numbers)
+
+
+def test_a_sound_over_a_reply_is_reported_as_paused_resumed_or_ended() -> None:
+    """Guards against a reply dropped at the session's close reading as ended by the sound,
+    and a resumed reply reading as interrupted."""
+    from voice_sidecar.converse.runner import _note_reply_under
+
+    said = _said(4.0, 4.5)
+    resumed = TurnResult(input="mm")
+    _note_reply_under(
+        resumed,
+        said,
+        [PlaybackSegment(started_at=3.0, silenced_at=4.3, resumed_at=5.2, cleared_at=30.0)],
+        closing_at=30.0,
+    )
+    assert (resumed.over_reply_paused, resumed.over_reply_resumed) == (True, True)
+    assert not resumed.over_reply_cleared
+    assert resumed.over_reply_resumed_after_s == pytest.approx(0.7)
+    ended = TurnResult(input="mm")
+    _note_reply_under(
+        ended,
+        said,
+        [PlaybackSegment(started_at=3.0, silenced_at=4.3, cleared_at=5.4)],
+        closing_at=30.0,
+    )
+    assert ended.over_reply_cleared
+    assert not ended.over_reply_resumed
+
+    name = OVER_REPLY + "mm (real)"
+    result = BenchResult(settings={}, startup_s=1.0)
+    result.turns = [
+        TurnRecord(name, 0, _turn(1.0, interrupted=False), speech=REAL),
+        TurnRecord(
+            name,
+            0,
+            _turn(
+                None,
+                user_messages=0,
+                user_transcript="",
+                over_reply_paused=True,
+                over_reply_resumed=True,
+                over_reply_cleared=False,
+                over_reply_resumed_after_s=0.7,
+            ),
+            speech=REAL,
+        ),
+    ]
+    numbers = figures(result)
+    outcome = numbers["scenarios"][name]["over_reply"]
+    assert (outcome["paused"], outcome["resumed"], outcome["ended"], outcome["answered"]) == (
+        1,
+        1,
+        0,
+        0,
+    )
+    assert numbers["overall"]["first_audio_latency_s"]["n"] == 0, "no answer counted"
+    assert "| mm (real) | 1/1 | 1/1 | 0/1 | 0/1 | 0.700 | '' |" in table(numbers)

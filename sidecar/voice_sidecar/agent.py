@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable
 
-from livekit.agents import Agent, llm
+from livekit import rtc
+from livekit.agents import Agent, llm, stt
 from livekit.agents.types import FlushSentinel
 from livekit.agents.voice.agent import ModelSettings
 
 from .llm_client import describe_llm_failure
 from .log import logger
 from .persona import Persona, SessionRequest
+from .plugins.backchannel import without_backchannels
 from .settings import LlmSettings
 
 MISSING_KEY_REPLY = (
@@ -36,13 +38,32 @@ def history_context(request: SessionRequest) -> llm.ChatContext:
 
 
 class AssistantAgent(Agent):
-    def __init__(self, *, request: SessionRequest, llm_settings: LlmSettings) -> None:
+    def __init__(
+        self,
+        *,
+        request: SessionRequest,
+        llm_settings: LlmSettings,
+        ignore_backchannels: bool = True,
+    ) -> None:
         super().__init__(
             instructions=persona_instructions(request.persona),
             chat_ctx=history_context(request),
         )
         self._llm_settings = llm_settings
+        self._ignore_backchannels = ignore_backchannels
         self.persona = request.persona
+
+    async def stt_node(
+        self, audio: AsyncIterable[rtc.AudioFrame], model_settings: ModelSettings
+    ) -> AsyncIterable[stt.SpeechEvent | str]:
+        """The framework's STT node; "mm-hm", a laugh or a cough during a reply is not a turn
+        (``plugins/backchannel.py``, ``turn.ignore_backchannels``)."""
+        events: AsyncIterable[stt.SpeechEvent | str]
+        events = Agent.default.stt_node(self, audio, model_settings)
+        if self._ignore_backchannels:
+            events = without_backchannels(self, events)
+        async for event in events:
+            yield event
 
     async def llm_node(
         self,

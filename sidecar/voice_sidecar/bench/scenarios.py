@@ -16,7 +16,7 @@ from voice_sidecar.converse.speech_span import find_speech_span
 from voice_sidecar.plugins.piper import PiperEngine
 from voice_sidecar.plugins.whisper import frames_to_speech
 
-from . import real_speech
+from . import real_speech, vocal_sounds
 
 SYNTHETIC = "synthetic"
 REAL = "real"
@@ -46,6 +46,8 @@ class Scenario:
     """``real`` (recordings of people) or ``synthetic`` (Piper): every figure is split by it."""
     pauses_s: tuple[float, ...] = ()
     """With ``pause_turns``: each turn's pause (the cut-off curve's x axis)."""
+    watch_s: float = 3.0
+    """After a last utterance with no speech in it, how long to watch the reply go on."""
 
 
 Speak = Callable[[str], FloatAudio]
@@ -118,12 +120,66 @@ def noise_bursts(seed: int = 9) -> FloatAudio:
     ).astype(np.float32)
 
 
-def build_scenarios(speak: Speak, real_speech_dir: Path | None = None) -> list[Scenario]:
-    """The synthetic scenarios, then (with ``real_speech_dir``) the real ones."""
+def build_scenarios(
+    speak: Speak, real_speech_dir: Path | None = None, vocal_sounds_dir: Path | None = None
+) -> list[Scenario]:
+    """The synthetic scenarios, then (with ``real_speech_dir``) the real ones, and (with
+    ``vocal_sounds_dir`` too) the real coughs, laughs and hums over a reply."""
     scenarios = synthetic_scenarios(speak)
     if real_speech_dir is not None:
         scenarios += real_scenarios(real_speech_dir)
+        if vocal_sounds_dir is not None:
+            scenarios += real_sounds_over_reply(real_speech_dir, vocal_sounds_dir)
     return scenarios
+
+
+OVER_REPLY = "over reply: "
+"""The name's start of the scenarios that play a sound 1 s into a long reply: the reply may
+pause, and must resume (a backchannel, a cough, a laugh) or stop (a real interruption)."""
+OVER_REPLY_WATCH_S = 30.0
+"""The longest wait for the reply under the sound to end (it is watched to its end, so the
+history holds what became of it)."""
+
+
+def over_reply(name: str, question: Utterance, sound: Utterance, speech: str) -> Scenario:
+    """``sound`` 1 s into the long reply to ``question``; it is no turn of its own
+    (``noise_only``: any stop of the reply that does not resume counts against it)."""
+    return Scenario(
+        OVER_REPLY + name,
+        (question, Utterance(name=sound.name, samples=sound.samples, noise_only=True)),
+        LONG_REPLY,
+        barge_in_after_s=1.0,
+        speech=speech,
+        watch_s=OVER_REPLY_WATCH_S,
+    )
+
+
+def real_sounds_over_reply(speech_dir: Path, sounds_dir: Path) -> list[Scenario]:
+    """Each real cough, laugh and "mm" 1 s into a reply to a real question, and real speech
+    talking over the reply (that one must stop it: the barge-in figure beside them)."""
+    question = Utterance(name="go-somewhere", samples=real_speech.load(speech_dir, "go-somewhere"))
+    scenarios = [
+        over_reply(
+            f"{sound.name} (real)",
+            question,
+            Utterance(name=sound.name, samples=vocal_sounds.load(sounds_dir, sound.name)),
+            REAL,
+        )
+        for sound in vocal_sounds.SOUNDS
+    ]
+    talk_over = Utterance(name="austen-0880", samples=real_speech.load(speech_dir, "austen-0880"))
+    scenarios.append(
+        Scenario(
+            REAL_BARGE_IN, (question, talk_over), LONG_REPLY, barge_in_after_s=1.0, speech=REAL
+        )
+    )
+    return scenarios
+
+
+REAL_BARGE_IN = "barge-in at 1 s, real speech"
+SYNTHETIC_BACKCHANNELS = ("Mm-hm.", "Uh-huh.", "Yeah.", "Okay.")
+"""No real recording of these was found in the package registries (docs/licences.md): Piper
+says them, to exercise the same path; they are labelled synthetic in every figure."""
 
 
 def real_scenarios(folder: Path) -> list[Scenario]:
@@ -202,6 +258,10 @@ def synthetic_scenarios(speak: Speak) -> list[Scenario]:
         Scenario(f"barge-in at {after:g} s", barge, LONG_REPLY, barge_in_after_s=after)
         for after in (0.5, 1.0, 2.0)
     ]
+    scenarios += [
+        over_reply(f"{text.rstrip('.').lower()} (synthetic)", barge[0], turn(text), SYNTHETIC)
+        for text in SYNTHETIC_BACKCHANNELS
+    ]
     scenarios.append(
         Scenario(
             NOISE_DURING_REPLY,
@@ -220,4 +280,6 @@ NOISE_DURING_REPLY = "noise during reply"
 def answers_counted(name: str) -> bool:
     """Whether a scenario's first-audio latencies count in the overall figures (replies
     cut short on purpose, or stopped by design, do not)."""
-    return not (name.startswith("barge-in") or name == NOISE_DURING_REPLY)
+    return not (
+        name.startswith("barge-in") or name == NOISE_DURING_REPLY or name.startswith(OVER_REPLY)
+    )

@@ -34,6 +34,12 @@ class PlaybackSegment:
     """First time.time() the audio stopped early: a pause (barge-in pending) or a clear."""
     resumed: bool = False
     """Paused by a barge-in that turned out false, then resumed."""
+    resumed_at: float | None = None
+    """time.time() of the first resume after a pause."""
+    ended_at: float | None = None
+    """time.time() when it finished playing or was dropped."""
+    cleared_at: float | None = None
+    """time.time() when the rest of it was dropped (the interruption taken for good)."""
 
 
 @dataclass
@@ -86,6 +92,8 @@ class FileAudioOutput(io.AudioOutput):
         if segment is None:
             return
         segment.interrupted = True
+        if segment.cleared_at is None:
+            segment.cleared_at = time.time()
         if segment.silenced_at is None:
             segment.silenced_at = time.time()
         self._wake.set()
@@ -102,6 +110,8 @@ class FileAudioOutput(io.AudioOutput):
         self._paused = False
         if self._segment is not None and self._segment.silenced_at is not None:
             self._segment.resumed = True
+            if self._segment.resumed_at is None:
+                self._segment.resumed_at = time.time()
         self._wake.set()
 
     # -- playback -------------------------------------------------------------
@@ -138,6 +148,7 @@ class FileAudioOutput(io.AudioOutput):
                 await asyncio.sleep(delay)
 
     def _finish(self, segment: PlaybackSegment) -> None:
+        segment.ended_at = time.time()
         self._segment = None
         self._flushed = False
         self.on_playback_finished(

@@ -46,6 +46,9 @@ class ConverseOptions:
     noise_dbfs: float | None = None
     noise_watch_s: float = 3.0
     """After a noise-only last utterance, how long to watch the reply before ending."""
+    watch_until_reply_ends: bool = False
+    """... or until the reply playing under it has ended (played out or dropped), at most
+    ``noise_watch_s``: so the history holds what became of it."""
 
 
 @dataclass
@@ -74,6 +77,14 @@ class TurnResult:
     """Seconds from the start of the conversation (positions in the output WAV)."""
     false_interruptions: int = 0
     """Times this turn's reply stopped early while the user was not speaking (noise alone)."""
+    over_reply_paused: bool = False
+    """This turn's audio started over a reply, and the reply paused after it started."""
+    over_reply_resumed: bool = False
+    """... and that paused reply played on again."""
+    over_reply_cleared: bool = False
+    """... or was dropped for good (cleared: the interruption was taken as a turn)."""
+    over_reply_resumed_after_s: float | None = None
+    """End of this turn's audio until the paused reply resumed."""
 
 
 @dataclass
@@ -172,6 +183,27 @@ async def _await_barge_in_point(
     await _until(reached, options.reply_timeout_s, observer)
 
 
+async def _watch_reply(
+    output: FileAudioOutput, said: SpokenUtterance, options: ConverseOptions, observer: _Observer
+) -> None:
+    under = _segment_under(output.segments, said.speech_start_at)
+    if not options.watch_until_reply_ends or under is None:
+        await asyncio.sleep(options.noise_watch_s)
+        return
+    await _until(lambda: under.ended_at is not None, options.noise_watch_s, observer)
+
+
+def _segment_under(segments: list[PlaybackSegment], at: float) -> PlaybackSegment | None:
+    """The reply segment that was playing (or paused) at ``at``."""
+    for segment in segments:
+        if segment.started_at is None or segment.started_at >= at:
+            continue
+        if segment.ended_at is not None and segment.ended_at < at:
+            continue
+        return segment
+    return None
+
+
 def _segment_playing_since(output: FileAudioOutput, since: float) -> PlaybackSegment | None:
     for segment in reversed(output.segments):
         if segment.started_at is not None and segment.started_at >= since:
@@ -240,7 +272,7 @@ async def run_conversation(
             spoken.append(await audio_in.say(utterance.samples))
         if spoken and utterances[len(spoken) - 1].noise_only:
             # nothing to answer: watch whether the reply in progress stops for the noise
-            await asyncio.sleep(options.noise_watch_s)
+            await _watch_reply(audio_out, spoken[-1], options, observer)
         elif spoken:
             await _await_reply_done(observer, spoken[-1].speech_end_at, options)
         await asyncio.sleep(0.2)
@@ -256,6 +288,8 @@ async def run_conversation(
 
     turns = _assemble_turns(utterances, spoken, observer.items, audio_out, origin)
     _count_false_interruptions(turns, utterances, spoken, audio_out.segments, closing_at)
+    for turn, said in list(zip(turns, spoken, strict=False))[1:]:
+        _note_reply_under(turn, said, audio_out.segments, closing_at)
     _attach_stt_runs(turns, spoken, observer.stt_runs)
     return ConversationResult(
         turns=turns,
@@ -320,6 +354,24 @@ def _assemble_turns(
         if index > 0:
             turn.barge_in_reaction_s = _barge_in_reaction(output.segments, said.speech_start_at)
     return turns
+
+
+def _note_reply_under(
+    turn: TurnResult, said: SpokenUtterance, segments: list[PlaybackSegment], closing_at: float
+) -> None:
+    """What the reply that was playing when this turn's audio started did about it (a reply
+    dropped because the session closed is not counted as ended by the turn)."""
+    segment = _segment_under(segments, said.speech_start_at)
+    if segment is None:
+        return
+    start = said.speech_start_at
+    # bool(): the speech times are numpy floats, whose comparisons are numpy bools
+    turn.over_reply_paused = bool(segment.silenced_at is not None and start <= segment.silenced_at)
+    turn.over_reply_cleared = segment.cleared_at is not None and segment.cleared_at < closing_at
+    resumed = segment.resumed_at
+    turn.over_reply_resumed = turn.over_reply_paused and resumed is not None
+    if turn.over_reply_resumed and resumed is not None:
+        turn.over_reply_resumed_after_s = resumed - said.speech_end_at
 
 
 def _attach_stt_runs(
