@@ -112,3 +112,11 @@ def test_deterministic_synthesis_repeats_itself_and_natural_synthesis_varies(
     assert render(deterministic=True) == render(deterministic=True)
     # Piper's default draws random intonation and timing: what the assistant says varies
     assert render(deterministic=False) != render(deterministic=False)
+
+
+def test_the_voice_plans_no_memory_pattern_per_sentence_length(piper: PiperEngine) -> None:
+    # issue 14: PiperVoice.load's default session options cache a memory plan for every input
+    # shape (every sentence length): the voice's memory grew by ~45 MB more over four replies
+    options = piper._voice.session.get_session_options()
+    assert options.enable_mem_pattern is False
+    assert options.enable_cpu_mem_arena is True  # without the arena synthesis took 20 % more CPU

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .log import logger
+from .native_memory import release_free_memory
 from .persona import Persona, session_request_from_metadata
 from .runtime import SpeechRuntime
 from .settings import Settings
@@ -29,6 +31,11 @@ USER_GONE_GRACE_S = 5.0
 NO_USER_TIMEOUT_S = 20.0
 """A job whose room has no user this long after it joined ends (livekit-server's own
 departure timeout is 20 s too)."""
+PRELOAD_LOCAL_INFERENCE = "LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE"
+"""LiveKit Agents 1.8.9 (``ipc/_preload.py``) loads its local VAD and end-of-turn model into
+a worker whose jobs are threads, when its first job executor starts: +244 MB RSS for models
+no session of ours uses (Silero is the plugin's, the turn detection VAD or text). "0" skips
+that step."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,8 @@ def run_worker(
 
     # every room this worker serves silences the agent's voice at once on a barge-in
     room_audio.install()
+    # read when the framework starts its (thread) job executor, so before AgentServer runs
+    os.environ.setdefault(PRELOAD_LOCAL_INFERENCE, "0")
     capacity = settings.worker.max_conversations
     marker = (
         RegistrationMarker(registration_file, capacity) if registration_file is not None else None
@@ -244,6 +253,7 @@ def run_worker(
             if not closed_once.is_set():
                 closed_once.set()
                 conversations.closed()
+                release_free_memory()  # the session's buffers, or RSS stays at its peak
 
         ctx.add_shutdown_callback(lambda: _as_coroutine(conversation_over))
         await ctx.connect()

@@ -12,6 +12,7 @@ from .models.catalog import Catalog
 from .models.locate import locate_voice, looks_like_path
 from .models.progress import ProgressCallback
 from .models.provide import ModelProvider
+from .native_memory import release_free_memory
 from .paths import ModelPaths as ModelPaths  # re-exported: its home used to be here
 from .plugins.device import HardwareDecision, HardwareFacts, Preferences, decide_hardware
 from .plugins.piper import PiperEngine
@@ -171,6 +172,7 @@ class SpeechRuntime:
         self.whisper.executor.submit(self.whisper.warm_up).result()
         default_voice = self.voice()
         default_voice.executor.submit(default_voice.warm_up).result()
+        release_free_memory()  # what loading and the first inferences freed
         logger.info("speech models warmed up in %.2fs", time.perf_counter() - started)
 
     def close(self) -> None:
