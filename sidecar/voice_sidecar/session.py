@@ -37,7 +37,10 @@ def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
             "resume_false_interruption": turn.false_interruption_timeout_s is not None,
             "false_interruption_timeout": turn.false_interruption_timeout_s,
         },
-        preemptive_generation={"enabled": turn.preemptive_generation},
+        preemptive_generation={
+            "enabled": turn.preemptive_generation,
+            "preemptive_tts": turn.preemptive_tts,
+        },
     )
 
 
@@ -59,6 +62,7 @@ def speech_segmenter(
         turn_vad=runtime.vad,
         segment_vad=runtime.segment_vad,
         resume_grace_s=turn.stt_resume_grace_s,
+        preflight=turn.stt_preflight,
     )
 
 

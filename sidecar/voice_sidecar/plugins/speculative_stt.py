@@ -20,6 +20,12 @@ than ``resume_grace_s`` after the turn VAD's end of speech, and not at all if th
 speaks again by then (the turn goes on, its audio kept). Without Whisper in the way, a
 pause just longer than the turn's silence would end the turn; with the framework's
 adapter, Whisper's own 0.4 s after the silence had been that grace, by accident.
+
+A speculative result that is still current when Whisper returns (no speech since its
+pause) also goes out at once as a ``PREFLIGHT_TRANSCRIPT``: the framework starts its
+preemptive generation on it (the LLM, and Piper with ``preemptive_tts``) while the turn's
+silence runs on, and holds the reply until the final transcript commits the turn. A
+commit whose words differ (the user went on) drops it unheard and out of the history.
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class SpeculativeSTT(stt.STT[Literal["metrics_collected"]]):
         segment_vad: VAD,
         resume_grace_s: float = 0.15,
         preroll_s: float = 0.5,
+        preflight: bool = True,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
         self._stt = wrapped
@@ -112,6 +119,7 @@ class SpeculativeSTT(stt.STT[Literal["metrics_collected"]]):
         self._segment_vad = segment_vad
         self._preroll_s = preroll_s
         self._resume_grace_s = resume_grace_s
+        self._preflight = preflight
         self._stt.on("metrics_collected", self._on_metrics_collected)
 
     @property
@@ -179,6 +187,23 @@ class SpeculativeStream(stt.RecognizeStream):
             buffer=frames, language=self._language, conn_options=self._recognize_options
         )
 
+    async def _speculate(self, frames: list[rtc.AudioFrame], epoch: int) -> stt.SpeechEvent:
+        """A transcription at a pause; still current when it returns, it is the preflight."""
+        result = await self._recognize(frames)
+        if (
+            self._owner._preflight
+            and self._audio.epoch == epoch
+            and result.alternatives
+            and result.alternatives[0].text
+        ):
+            self._event_ch.send_nowait(
+                stt.SpeechEvent(
+                    type=stt.SpeechEventType.PREFLIGHT_TRANSCRIPT,
+                    alternatives=[result.alternatives[0]],
+                )
+            )
+        return result
+
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
             self._speculation.task.cancel()
@@ -191,7 +216,7 @@ class SpeculativeStream(stt.RecognizeStream):
         elif event.type == VADEventType.END_OF_SPEECH:
             self._audio.segment_active = False
             self._drop_speculation()
-            task = asyncio.create_task(self._recognize(self._audio.snapshot()))
+            task = asyncio.create_task(self._speculate(self._audio.snapshot(), self._audio.epoch))
             task.add_done_callback(_consume_failure)
             self._speculation = _Speculation(self._audio.epoch, task)
 
