@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 from livekit.agents import AgentSession, AgentStateChangedEvent, UserInputTranscribedEvent
 
+from voice_sidecar import session as session_module
 from voice_sidecar.bench import real_speech
 from voice_sidecar.converse import runner
 from voice_sidecar.converse.runner import ConversationResult, Utterance, run_conversation
 from voice_sidecar.persona import SessionRequest
 from voice_sidecar.plugins.piper import PiperEngine
+from voice_sidecar.plugins.speculative_stt import SpeculativeSTT
 from voice_sidecar.runtime import SpeechRuntime
 from voice_sidecar.session import build_session, turn_handling
 from voice_sidecar.settings import LlmSettings, Settings, TurnSettings
@@ -34,6 +36,8 @@ class Timeline:
     synthesized: list[tuple[float, str]] = field(default_factory=list)
     speaking: list[float] = field(default_factory=list)
     """When the agent started speaking (its first audio frame played)."""
+    stale: list[float] = field(default_factory=list)
+    """When the speculative STT said the user went on after a preflight."""
 
     def final_at(self) -> float:
         return next(at for at, final, _ in self.transcripts if final)
@@ -61,6 +65,8 @@ def timeline(
 
         session.on("user_input_transcribed", on_transcript)
         session.on("agent_state_changed", on_state)
+        assert isinstance(session.stt, SpeculativeSTT)
+        session.stt.on("preflight_stale", lambda: recorded.stale.append(time.time()))
         return session, agent
 
     synthesize = piper.synthesize_chunks
@@ -133,11 +139,12 @@ async def test_the_reply_is_made_during_the_wait_and_played_only_after_the_commi
     timeline: Timeline,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A finished real turn ("ten of clubs") with a 2.0 s turn silence, so the wait hides
-    the work even on a loaded 2-core machine: the preflight must reach the LLM and Piper
-    before the final transcript, the reply must be the one made for the preflight (no
-    second request), and its audio must not play before the turn is committed."""
-    _turn_silence(runtime, monkeypatch, 2.0)
+    """A finished real turn ("ten of clubs") with a 3.0 s turn silence, so the wait hides
+    the work even on a loaded 2-core machine (Whisper up to 2 s at a load of 10): the
+    preflight must reach the LLM and Piper before the final transcript, the reply must be
+    the one made for the preflight (no second request), and its audio must not play
+    before the turn is committed."""
+    _turn_silence(runtime, monkeypatch, 3.0)
     settings = replace(speech_settings, turn=replace(speech_settings.turn, preemptive_tts=True))
     samples = real_speech.load(real_speech_dir, "ten-of-clubs")
     result = await _converse(runtime, settings, llm_server, samples)
@@ -172,15 +179,15 @@ async def test_a_resumed_halting_sentence_gets_one_reply_and_nothing_for_its_fir
     timeline: Timeline,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """ "Go forward | ten meters" with 2.0 s of dead air and a 2.2 s turn silence: the pause
-    is long enough, on a loaded 2-core machine too (Whisper up to 1 s, Silero behind real
-    time), for a preflight of "Go forward", so the LLM and Piper answer the first half in
+    """ "Go forward | ten meters" with 3.0 s of dead air and a 3.2 s turn silence: the pause
+    is long enough, on a loaded 2-core machine too (Whisper up to 2 s for this audio at a
+    load of 10), for a preflight of "Go forward", so the LLM and Piper answer the first half in
     advance; the user goes on, and that reply must be dropped unheard: one user turn, one
     reply (to the whole sentence), nothing in the history about the half."""
-    _turn_silence(runtime, monkeypatch, 2.2)
+    _turn_silence(runtime, monkeypatch, 3.2)
     settings = replace(speech_settings, turn=replace(speech_settings.turn, preemptive_tts=True))
     cut = next(c for c in real_speech.HALTING_CUTS if c.recording == "go-forward")
-    samples = real_speech.halting(real_speech_dir, cut, 2.0)
+    samples = real_speech.halting(real_speech_dir, cut, 3.0)
     result = await _converse(runtime, settings, llm_server, samples)
 
     halves = [t for t in _user_texts(llm_server) if "meters" not in _words(t)]
@@ -189,6 +196,8 @@ async def test_a_resumed_halting_sentence_gets_one_reply_and_nothing_for_its_fir
         "forward" in text.lower() and "meters" not in _words(text)
         for _, text in timeline.synthesized
     ), "Piper never made the half's reply"
+    assert timeline.stale, "the user's going on was not reported: the half's reply ran on"
+    assert timeline.stale[0] < timeline.final_at()
 
     (turn,) = result.turns
     assert turn.user_messages == 1, f"the pause split the turn: {turn.user_transcript!r}"
@@ -197,3 +206,46 @@ async def test_a_resumed_halting_sentence_gets_one_reply_and_nothing_for_its_fir
     assert len(replies) == 1, replies
     assert "meters" in _words(turn.agent_text), f"not a reply to the whole: {turn.agent_text!r}"
     assert len(timeline.speaking) == 1, "the agent started speaking more than once"
+
+
+@pytest.mark.slow
+@pytest.mark.real_speech
+async def test_the_user_going_on_drops_the_half_reply_at_once(
+    runtime: SpeechRuntime,
+    speech_settings: Settings,
+    real_speech_dir: Path,
+    llm_server: FakeLlmServer,
+    monkeypatch: pytest.MonkeyPatch,
+    timeline: Timeline,
+) -> None:
+    """The framework keeps a preemptive reply running until the commit; the session must
+    cancel it when the user speaks again. The LLM writes slowly here (a token every second),
+    so its first sentence is not complete when the user resumes: once cancelled, Piper
+    never voices it."""
+    cancelled: list[float] = []
+    original = session_module.drop_stale_preemption
+
+    def observed_drop(session: AgentSession[None]) -> None:
+        activity = session._activity
+        if activity is not None and activity._preemptive_generation is not None:
+            cancelled.append(time.time())
+        original(session)
+        assert activity is None or activity._preemptive_generation is None
+
+    monkeypatch.setattr(session_module, "drop_stale_preemption", observed_drop)
+    _turn_silence(runtime, monkeypatch, 3.2)
+    # a reply slow enough to be still in the making when the user resumes
+    llm_server.behaviour.token_interval_s = 1.0
+    settings = replace(speech_settings, turn=replace(speech_settings.turn, preemptive_tts=True))
+    cut = next(c for c in real_speech.HALTING_CUTS if c.recording == "go-forward")
+    result = await _converse(
+        runtime, settings, llm_server, real_speech.halting(real_speech_dir, cut, 3.0)
+    )
+
+    assert cancelled, "no preemptive reply was running when the user went on"
+    assert timeline.stale
+    half_replies = [t for _, t in timeline.synthesized if "forward" in t.lower()]
+    assert all("meters" in _words(t) for t in half_replies), f"Piper voiced: {half_replies}"
+    (turn,) = result.turns
+    assert turn.user_messages == 1
+    assert "meters" in _words(turn.agent_text), turn.agent_text

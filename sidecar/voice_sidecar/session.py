@@ -66,6 +66,18 @@ def speech_segmenter(
     )
 
 
+def drop_stale_preemption(session: AgentSession[None]) -> None:
+    """Drop the reply being made for a preflight once the user speaks again.
+
+    LiveKit Agents 1.8.9 drops it only at the commit (words differ) or on an interim
+    transcript, which Whisper does not give; until then Piper (``preemptive_tts``) would voice
+    an answer to half a sentence, competing with Whisper for the CPU while the user talks.
+    """
+    activity = session._activity
+    if activity is not None:
+        activity._cancel_preemptive_generation()
+
+
 def speech_synthesis(voice: PiperEngine, settings: TtsSettings) -> tts.TTS[Any]:
     """Piper behind a sentence splitter; the framework's own unless the first clause is cut."""
     piper = PiperTTS(engine=voice, speaking_rate=settings.speaking_rate)
@@ -97,6 +109,8 @@ def build_session(
         user_away_timeout=None,
         conn_options=SessionConnectOptions(llm_conn_options=llm_conn_options(settings.llm)),
     )
+    if isinstance(session.stt, SpeculativeSTT):
+        session.stt.on("preflight_stale", lambda: drop_stale_preemption(session))
     agent = AssistantAgent(request=request, llm_settings=settings.llm)
     return session, agent
 

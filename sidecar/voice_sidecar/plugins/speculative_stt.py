@@ -26,6 +26,9 @@ pause) also goes out at once as a ``PREFLIGHT_TRANSCRIPT``: the framework starts
 preemptive generation on it (the LLM, and Piper with ``preemptive_tts``) while the turn's
 silence runs on, and holds the reply until the final transcript commits the turn. A
 commit whose words differ (the user went on) drops it unheard and out of the history.
+The framework lets that reply run on until then (Piper voicing an answer to half a
+sentence while the user speaks), so a start of speech after a preflight emits
+``preflight_stale``, for the session to drop it at once.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class _Speculation:
     task: asyncio.Task[stt.SpeechEvent]
 
 
-class SpeculativeSTT(stt.STT[Literal["metrics_collected"]]):
+class SpeculativeSTT(stt.STT[Literal["metrics_collected", "preflight_stale"]]):
     """A non-streaming STT made streaming by two VADs: it transcribes at the short
     silence and answers at the long one."""
 
@@ -177,6 +180,7 @@ class SpeculativeStream(stt.RecognizeStream):
         self._recognize_options = conn_options
         self._audio = TurnAudio(owner._preroll_s)
         self._speculation: _Speculation | None = None
+        self._preflight_out = False
 
     async def _metrics_monitor_task(self, event_aiter: AsyncIterable[stt.SpeechEvent]) -> None:
         async for _ in event_aiter:  # the wrapped STT reports each recognition itself
@@ -202,6 +206,7 @@ class SpeculativeStream(stt.RecognizeStream):
                     alternatives=[result.alternatives[0]],
                 )
             )
+            self._preflight_out = True
         return result
 
     def _drop_speculation(self) -> None:
@@ -213,6 +218,9 @@ class SpeculativeStream(stt.RecognizeStream):
         if event.type == VADEventType.START_OF_SPEECH:
             self._audio.speech_started()
             self._drop_speculation()  # the user went on: a queued run is stale
+            if self._preflight_out:
+                self._preflight_out = False
+                self._owner.emit("preflight_stale")
         elif event.type == VADEventType.END_OF_SPEECH:
             self._audio.segment_active = False
             self._drop_speculation()
@@ -284,6 +292,7 @@ class SpeculativeStream(stt.RecognizeStream):
                     if self._audio.epoch != epoch or self._audio.segment_active:
                         continue  # the user went on: one turn still, its audio kept
                     self._audio.turn_ended()
+                    self._preflight_out = False
                     if not result.alternatives or not result.alternatives[0].text:
                         continue
                     self._event_ch.send_nowait(
