@@ -37,7 +37,10 @@ def turn_handling(turn: TurnSettings) -> TurnHandlingOptions:
             "resume_false_interruption": turn.false_interruption_timeout_s is not None,
             "false_interruption_timeout": turn.false_interruption_timeout_s,
         },
-        preemptive_generation={"enabled": turn.preemptive_generation},
+        preemptive_generation={
+            "enabled": turn.preemptive_generation,
+            "preemptive_tts": turn.preemptive_tts,
+        },
     )
 
 
@@ -59,7 +62,20 @@ def speech_segmenter(
         turn_vad=runtime.vad,
         segment_vad=runtime.segment_vad,
         resume_grace_s=turn.stt_resume_grace_s,
+        preflight=turn.stt_preflight,
     )
+
+
+def drop_stale_preemption(session: AgentSession[None]) -> None:
+    """Drop the reply being made for a preflight once the user speaks again.
+
+    LiveKit Agents 1.8.9 drops it only at the commit (words differ) or on an interim
+    transcript, which Whisper does not give; until then Piper (``preemptive_tts``) would voice
+    an answer to half a sentence, competing with Whisper for the CPU while the user talks.
+    """
+    activity = session._activity
+    if activity is not None:
+        activity._cancel_preemptive_generation()
 
 
 def speech_synthesis(voice: PiperEngine, settings: TtsSettings) -> tts.TTS[Any]:
@@ -93,6 +109,8 @@ def build_session(
         user_away_timeout=None,
         conn_options=SessionConnectOptions(llm_conn_options=llm_conn_options(settings.llm)),
     )
+    if isinstance(session.stt, SpeculativeSTT):
+        session.stt.on("preflight_stale", lambda: drop_stale_preemption(session))
     agent = AssistantAgent(
         request=request,
         llm_settings=settings.llm,

@@ -196,6 +196,16 @@ class TurnSettings:
         0.0, "seconds at the start of each reply when barge-in is ignored"
     )
     preemptive_generation: bool = setting(True, "start the LLM before the turn is committed")
+    stt_preflight: bool = setting(
+        True,
+        "with stt_segment_silence_s: hand the early transcript to the framework as soon as "
+        "it is ready, so preemptive generation starts during the turn's silence",
+    )
+    preemptive_tts: bool = setting(
+        False,
+        "with preemptive_generation: Piper also speaks the reply before the turn is "
+        "committed; the audio is held until then and dropped if the user goes on",
+    )
 
     def __post_init__(self) -> None:
         _check_range("vad_min_silence_s", self.vad_min_silence_s, 0.05, 5.0)

@@ -20,6 +20,15 @@ than ``resume_grace_s`` after the turn VAD's end of speech, and not at all if th
 speaks again by then (the turn goes on, its audio kept). Without Whisper in the way, a
 pause just longer than the turn's silence would end the turn; with the framework's
 adapter, Whisper's own 0.4 s after the silence had been that grace, by accident.
+
+A speculative result that is still current when Whisper returns (no speech since its
+pause) also goes out at once as a ``PREFLIGHT_TRANSCRIPT``: the framework starts its
+preemptive generation on it (the LLM, and Piper with ``preemptive_tts``) while the turn's
+silence runs on, and holds the reply until the final transcript commits the turn. A
+commit whose words differ (the user went on) drops it unheard and out of the history.
+The framework lets that reply run on until then (Piper voicing an answer to half a
+sentence while the user speaks), so a start of speech after a preflight emits
+``preflight_stale``, for the session to drop it at once.
 """
 
 from __future__ import annotations
@@ -93,7 +102,7 @@ class _Speculation:
     task: asyncio.Task[stt.SpeechEvent]
 
 
-class SpeculativeSTT(stt.STT[Literal["metrics_collected"]]):
+class SpeculativeSTT(stt.STT[Literal["metrics_collected", "preflight_stale"]]):
     """A non-streaming STT made streaming by two VADs: it transcribes at the short
     silence and answers at the long one."""
 
@@ -105,6 +114,7 @@ class SpeculativeSTT(stt.STT[Literal["metrics_collected"]]):
         segment_vad: VAD,
         resume_grace_s: float = 0.15,
         preroll_s: float = 0.5,
+        preflight: bool = True,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=False))
         self._stt = wrapped
@@ -112,6 +122,7 @@ class SpeculativeSTT(stt.STT[Literal["metrics_collected"]]):
         self._segment_vad = segment_vad
         self._preroll_s = preroll_s
         self._resume_grace_s = resume_grace_s
+        self._preflight = preflight
         self._stt.on("metrics_collected", self._on_metrics_collected)
 
     @property
@@ -169,6 +180,7 @@ class SpeculativeStream(stt.RecognizeStream):
         self._recognize_options = conn_options
         self._audio = TurnAudio(owner._preroll_s)
         self._speculation: _Speculation | None = None
+        self._preflight_out = False
 
     async def _metrics_monitor_task(self, event_aiter: AsyncIterable[stt.SpeechEvent]) -> None:
         async for _ in event_aiter:  # the wrapped STT reports each recognition itself
@@ -179,6 +191,24 @@ class SpeculativeStream(stt.RecognizeStream):
             buffer=frames, language=self._language, conn_options=self._recognize_options
         )
 
+    async def _speculate(self, frames: list[rtc.AudioFrame], epoch: int) -> stt.SpeechEvent:
+        """A transcription at a pause; still current when it returns, it is the preflight."""
+        result = await self._recognize(frames)
+        if (
+            self._owner._preflight
+            and self._audio.epoch == epoch
+            and result.alternatives
+            and result.alternatives[0].text
+        ):
+            self._event_ch.send_nowait(
+                stt.SpeechEvent(
+                    type=stt.SpeechEventType.PREFLIGHT_TRANSCRIPT,
+                    alternatives=[result.alternatives[0]],
+                )
+            )
+            self._preflight_out = True
+        return result
+
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
             self._speculation.task.cancel()
@@ -188,10 +218,13 @@ class SpeculativeStream(stt.RecognizeStream):
         if event.type == VADEventType.START_OF_SPEECH:
             self._audio.speech_started()
             self._drop_speculation()  # the user went on: a queued run is stale
+            if self._preflight_out:
+                self._preflight_out = False
+                self._owner.emit("preflight_stale")
         elif event.type == VADEventType.END_OF_SPEECH:
             self._audio.segment_active = False
             self._drop_speculation()
-            task = asyncio.create_task(self._recognize(self._audio.snapshot()))
+            task = asyncio.create_task(self._speculate(self._audio.snapshot(), self._audio.epoch))
             task.add_done_callback(_consume_failure)
             self._speculation = _Speculation(self._audio.epoch, task)
 
@@ -259,6 +292,7 @@ class SpeculativeStream(stt.RecognizeStream):
                     if self._audio.epoch != epoch or self._audio.segment_active:
                         continue  # the user went on: one turn still, its audio kept
                     self._audio.turn_ended()
+                    self._preflight_out = False
                     if not result.alternatives or not result.alternatives[0].text:
                         continue
                     self._event_ch.send_nowait(
