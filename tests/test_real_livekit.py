@@ -44,12 +44,11 @@ dropped in the pause itself (``room_audio``), so this is the pause call's own ti
 on an idle loop, 11 ms seen at load 10, the job's thread waiting for the GIL); the
 framework's own pause took 25 ms median, 51 ms at most, with the TTS ahead, and let the
 whole queue play (~170 ms) with it behind."""
-HISTORY_AHEAD_LIMIT_S = 1.5
-"""How much more speech the history may hold than the user heard. LiveKit Agents' transcript
-synchronizer paces the reply's text by an estimated speaking rate (Piper gives no word
-times), and at a cut 4.4 s into a reply it had let through 0.95 s more than had played
-(22 words against the 18 Whisper heard in the audio that arrived): a known gap, measured
-here so that it cannot grow unseen."""
+HISTORY_AHEAD_LIMIT_S = 0.8
+"""How much longer the history's text takes to say than the audio the user heard. With the
+synchronizer paced by an estimated speaking rate it was 0.95-1.04 s (3-4 words the user
+never heard); paced by each sentence's audio (``use_tts_aligned_transcript``) 0.30 s, which
+is about Piper's silence after the text's last word."""
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,10 @@ from voice_sidecar.room_audio import PromptPauseAudioOutput
 RATE = 24_000
 FRAME_S = 0.05
 TOLERANCE_S = 0.06
-"""The source plays in 10 ms ticks; the job's loop may be late by a tick or two."""
+"""The source plays in 10 ms ticks; the loop may be late by a tick or two."""
+LATE_S = 0.3
+"""How much later than due a loaded 2-core machine may run this test's loop: lateness only
+ever adds time, so bounds on that side are loose and the others tight."""
 
 
 @dataclass
@@ -126,7 +129,9 @@ async def test_the_framework_pause_leaves_its_queue_playing(
     output.pause()
     assert output._audio_source.queued_duration > 0.15
     # the forwarding task drops it once the frame it was handing over has found room
-    await asyncio.sleep(FRAME_S + TOLERANCE_S)
+    deadline = time.monotonic() + FRAME_S + LATE_S
+    while output._audio_source.queued_duration > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
     assert output._audio_source.queued_duration == 0
 
 
@@ -141,11 +146,11 @@ async def test_a_pause_silences_the_source_at_once_and_the_playhead_stays_true(
     await asyncio.sleep(0.3)
     heard = paused_at - started
     # what the synchronizer and the history count as heard: what played before the pause
-    assert played.reported_s == pytest.approx(heard, abs=TOLERANCE_S)
+    assert heard - LATE_S <= played.reported_s <= heard + TOLERANCE_S
     output.clear_buffer()  # the interruption stands
     finished = await asyncio.wait_for(played.finished, 2)
     assert finished.interrupted
-    assert finished.playback_position == pytest.approx(heard, abs=TOLERANCE_S)
+    assert finished.playback_position == pytest.approx(played.reported_s, abs=0.01)
 
 
 async def test_a_false_interruption_resumes_where_the_audio_stopped(
@@ -162,7 +167,8 @@ async def test_a_false_interruption_resumes_where_the_audio_stopped(
     finished = await asyncio.wait_for(played.finished, 3)
     assert not finished.interrupted
     assert finished.playback_position == pytest.approx(1.0, abs=0.01)
-    assert time.monotonic() - started == pytest.approx(1.0 + pause_s, abs=2 * TOLERANCE_S)
+    # nothing skipped: the framework's own resume is ~0.2 s short
+    assert 1.0 + pause_s - TOLERANCE_S <= time.monotonic() - started <= 1.0 + pause_s + LATE_S
     assert played.reported_s == pytest.approx(1.0, abs=TOLERANCE_S)
 
 
@@ -172,14 +178,14 @@ async def test_the_framework_loses_its_queue_on_a_false_interruption(
     """The framework's own resume goes on after the queue it dropped (~0.2 s never heard):
     the behaviour the replay fixes. When this fails, it replays too."""
     output, played = framework
-    started = await _play(output, 1.0, for_s=0.4)
+    await _play(output, 1.0, for_s=0.4)
     output.pause()
     pause_s = 0.5
     await asyncio.sleep(pause_s)
     output.resume()
-    await asyncio.wait_for(played.finished, 3)
-    lost = 1.0 + pause_s - (time.monotonic() - started)
-    assert lost > 0.1, lost
+    finished = await asyncio.wait_for(played.finished, 3)
+    # what it dropped counts as discarded: the reply ends short of its 1.0 s
+    assert finished.playback_position < 0.9, finished
 
 
 async def test_a_pause_while_the_tts_is_behind_silences_the_source_too(
@@ -204,7 +210,7 @@ async def test_a_pause_while_the_tts_is_behind_silences_the_source_too(
     finished = await asyncio.wait_for(played.finished, 3)
     assert not finished.interrupted
     assert finished.playback_position == pytest.approx(1.0, abs=0.01)
-    assert time.monotonic() - started == pytest.approx(1.0 + pause_s, abs=2 * TOLERANCE_S)
+    assert 1.0 + pause_s - TOLERANCE_S <= time.monotonic() - started <= 1.0 + pause_s + LATE_S
 
 
 async def test_two_pauses_in_a_row_replay_each_dropped_part_once(
@@ -222,7 +228,7 @@ async def test_two_pauses_in_a_row_replay_each_dropped_part_once(
     finished = await asyncio.wait_for(played.finished, 4)
     assert not finished.interrupted
     assert finished.playback_position == pytest.approx(1.5, abs=0.01)
-    assert time.monotonic() - started == pytest.approx(1.5 + 0.4, abs=2 * TOLERANCE_S)
+    assert 1.5 + 0.4 - TOLERANCE_S <= time.monotonic() - started <= 1.5 + 0.4 + LATE_S
 
 
 async def test_the_tail_of_a_reply_plays_out_as_before(

@@ -39,7 +39,8 @@ from .log import logger
 
 VERIFIED_VERSION = "1.8.9"
 KEEP_S = 0.5
-"""Audio handed to the source that is remembered for a replay: more than its queue holds."""
+"""Audio handed to the source that is remembered for a resume: more than its queue holds
+(200 ms and the 50 ms frame being handed over)."""
 FIGURES_PREFIX = "barge-in figures"
 """Each pause and resume of a reply logs ``barge-in figures {json}`` (``read_figures``)."""
 
@@ -159,7 +160,9 @@ def framework_mismatch() -> str | None:
     base = getattr(framework_room_io, "_ParticipantAudioOutput", None)
     if base is not framework_output._ParticipantAudioOutput and base is not PromptPauseAudioOutput:
         return "room_io no longer builds its audio output from _output._ParticipantAudioOutput"
-    missing = [name for name in _RELIED_ON if not hasattr(PromptPauseAudioOutput, name)]
+    missing = [
+        name for name in _RELIED_ON if not hasattr(framework_output._ParticipantAudioOutput, name)
+    ]
     if missing:
         return "the room audio output has no " + ", ".join(missing)
     return None
@@ -172,7 +175,7 @@ def install() -> bool:
     if problem is not None:
         logger.warning(
             "barge-in keeps the framework's slower stop (%s): the agent's voice runs on "
-            "for up to 0.05 s after an interruption",
+            "for up to 0.25 s after an interruption",
             problem,
         )
         return False

@@ -107,6 +107,11 @@ def build_session(
         turn_handling=turn_handling(settings.turn),
         aec_warmup_duration=settings.turn.aec_warmup_s or None,
         user_away_timeout=None,
+        # the transcript synchronizer paces the reply's text by each sentence's real audio
+        # (the TTS adapter stamps every sentence with where its audio starts) instead of an
+        # estimated speaking rate, which ran ~1 s ahead at a barge-in: the history keeps
+        # what was heard (docs/benchmarks.md, "the queue dropped at the pause")
+        use_tts_aligned_transcript=True,
         conn_options=SessionConnectOptions(llm_conn_options=llm_conn_options(settings.llm)),
     )
     if isinstance(session.stt, SpeculativeSTT):

@@ -7,8 +7,10 @@ so a caller starts it once and opens rooms in it, one at a time, as the desktop 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from voice_sidecar.testing.up_process import UpProcess, free_ports, start_up
 from .process_tree import TreeFigures, tree
 from .room_participant import RoomParticipant, SessionGrant, request_session
 
+NOT_READY_RETRY_S = 20.0
+"""How long a session refused as ``not_ready`` is asked for again (the worker registering)."""
 READY_TIMEOUT_S = 180.0
 """A first run may download and warm the models before the worker registers."""
 
@@ -67,9 +71,22 @@ class RoomStack:
     # -- rooms --------------------------------------------------------------------------------
 
     async def grant(self, request: dict[str, Any] | None = None) -> SessionGrant:
-        return await request_session(
-            self.ready["control_url"], self.ready["token"], request or {"version": 1}
-        )
+        """``POST /session``; a ``not_ready`` answer is asked again for a while: ``up`` is
+        ready once its services are, and the worker registers with livekit-server after
+        (seen: over 1 s later on a loaded machine, and the first session got 503)."""
+        import httpx2 as httpx
+
+        deadline = time.monotonic() + NOT_READY_RETRY_S
+        while True:
+            try:
+                return await request_session(
+                    self.ready["control_url"], self.ready["token"], request or {"version": 1}
+                )
+            except httpx.HTTPStatusError as exc:
+                not_ready = exc.response.status_code == 503 and "not_ready" in exc.response.text
+                if not not_ready or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.25)
 
     async def join(
         self, request: dict[str, Any] | None = None, *, noise_dbfs: float | None = None
