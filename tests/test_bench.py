@@ -282,3 +282,47 @@ def test_a_sound_over_a_reply_is_reported_as_paused_resumed_or_ended() -> None:
     )
     assert numbers["overall"]["first_audio_latency_s"]["n"] == 0, "no answer counted"
     assert "| mm (real) | 1/1 | 1/1 | 0/1 | 0/1 | 0.700 | '' |" in table(numbers)
+
+
+def test_the_agents_memory_is_read_per_session_and_its_growth_reported() -> None:
+    # issue 14: the agent's idle RSS grew 740 -> 993 MB over repeated load runs, and nothing
+    # said by how much a session grows it
+    from voice_sidecar.bench.process_tree import ProcessFigures, TreeFigures
+    from voice_sidecar.bench.report import _agent_memory_line
+    from voice_sidecar.bench.room_run import tree_memory
+
+    mib = 1024 * 1024
+
+    def sample(agent_mb: int) -> TreeFigures:
+        return TreeFigures(
+            [
+                ProcessFigures(1, "up", 137 * mib, 130 * mib, 9, 20),
+                ProcessFigures(2, "agent", agent_mb * mib, (agent_mb - 70) * mib, 23, 30),
+            ]
+        )
+
+    memory = tree_memory([sample(478), sample(490), sample(483)])
+    agent = memory["agent"]
+    assert agent["sessions"] == 3
+    assert agent["first"] == {"rss_mb": 478.0, "pss_mb": 408.0}
+    assert agent["last"] == {"rss_mb": 483.0, "pss_mb": 413.0}
+    assert agent["peak"]["rss_mb"] == 490.0
+    assert agent["growth_rss_mb"] == 5.0
+    assert _agent_memory_line(agent) == (
+        "The agent worker (the conversation process) in session 1: RSS 478 MB, PSS 408; "
+        "in session 3: RSS 483 MB, PSS 413 (+5 MB RSS); largest RSS 490 MB, PSS 420."
+    )
+
+
+def test_word_errors_count_what_a_reader_would_call_wrong() -> None:
+    # the beam probe's WER: Whisper's digits, "Mr." and hyphens are not errors, words are
+    from voice_sidecar.bench.beam_probe import word_errors, words
+
+    assert words("And Mr. John Dashwood, 10 meters ill-disposed.") == [
+        "and", "mister", "john", "dashwood", "ten", "meters", "ill", "disposed"
+    ]  # fmt: skip
+    reference = words("unless to be rather cold hearted and rather selfish is to be ill disposed")
+    heard = words("Unless to be rather cold-hearted and rather selfish is to be old-sposed.")
+    assert word_errors(reference, heard) == 2
+    assert word_errors(reference, reference) == 0
+    assert word_errors(["four", "of", "clubs"], ["four", "close"]) == 2  # a deletion, a swap

@@ -74,6 +74,7 @@ def test_bench_room_reports_both_runs_and_answers_every_turn(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| scenario | first audio, room | first audio, room-less |" in done.stdout
     assert "Memory of up's whole tree in a conversation" in done.stdout
+    assert "The agent worker (the conversation process) in session 1: RSS" in done.stdout
     assert "room: short questions #1:" in done.stderr
 
     payload = json.loads(out.read_text(encoding="utf-8"))
@@ -90,5 +91,9 @@ def test_bench_room_reports_both_runs_and_answers_every_turn(tmp_path: Path) -> 
     names = {p["name"] for p in memory["processes"]}
     assert {"up", "agent", "livekit-server"} <= names, memory
     assert memory["rss_mb"] > 0
+    agent = memory["agent"]
+    assert agent["sessions"] == 1, agent  # one scenario, one repetition: one session
+    assert agent["first"] == agent["last"] == agent["peak"], agent
+    assert 0 < agent["first"]["rss_mb"] < memory["rss_mb"], agent
     if Path("/proc/self/smaps_rollup").exists():
         assert 0 < memory["pss_mb"] <= memory["rss_mb"], memory

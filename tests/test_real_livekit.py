@@ -50,6 +50,11 @@ synchronizer paced by an estimated speaking rate it was 0.95-1.04 s (3-4 words t
 never heard); paced by each sentence's audio (``use_tts_aligned_transcript``) 0.30 s, which
 is about Piper's silence after the text's last word."""
 
+AGENT_RSS_CEILING_MB = 680
+"""The agent worker's RSS after this module's sessions with Whisper tiny.en (docs/benchmarks.md,
+"Issue 14: memory and Whisper beam size"): 565 MB measured, flat over the five (its long replies
+grow Piper's arena); the framework's turn model, loaded again, would add 244."""
+
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealStack]:
@@ -270,6 +275,9 @@ async def test_five_sessions_reuse_the_warm_models_and_leak_nothing(
     # LLM client kept its prewarmed connection open until the garbage collector came (+1 fd a
     # session: 27 -> 31 over five)
     assert figures[-1]["fds"] <= figures[1]["fds"] + 1, figures
+    # issue 14: LiveKit Agents preloaded its local turn model into the worker (+244 MB, unused);
+    # generous: load moves it little, the longest sentence Piper has spoken does
+    assert figures[-1]["rss_bytes"] < AGENT_RSS_CEILING_MB * 1024 * 1024, figures
 
 
 async def _settled_figures(pid: int, window_s: float = 3.0) -> dict[str, int]:

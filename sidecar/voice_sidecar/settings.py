@@ -69,7 +69,11 @@ class SttSettings:
         "auto", "CTranslate2 compute type; auto: int8 on CPU, float16 on CUDA"
     )
     language: str | None = setting("en", "spoken language code; empty means detect per utterance")
-    beam_size: int = setting(1, "Whisper beam size: 1 is fastest, 5 is a little more accurate")
+    beam_size: int = setting(
+        2,
+        "Whisper beam size: 2 made as few errors as 5 on real speech (tiny.en) at about the "
+        "CPU time of 1",
+    )
     cpu_threads: int = setting(0, "CPU threads for Whisper; 0 lets CTranslate2 decide")
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ against the package's transcriptions, the wall time of each run on the engine's 
 the process's CPU seconds per run (every thread: CTranslate2's own workers included; nothing
 else runs in this process meanwhile). ``docs/benchmarks.md`` has the figures.
 
-Run: ``python -m voice_sidecar.bench.beam_probe [--beams 1,5] [--rounds 3] [--model DIR]``.
+Run: ``python -m voice_sidecar.bench.beam_probe [--beams 1,5] [--rounds 3] [--model NAME|DIR]``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import re
 import statistics
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,6 +93,11 @@ def probe(
     from voice_sidecar.plugins.whisper import WhisperEngine
 
     engine = WhisperEngine.load(model_dir, name=model_dir.name, device="cpu", compute_type="int8")
+    with ThreadPoolExecutor(max_workers=1) as thread:  # as the engine runs: on a thread of its own
+        return thread.submit(_probe, engine, folder, beams, rounds).result()
+
+
+def _probe(engine: Any, folder: Path, beams: Sequence[int], rounds: int) -> dict[int, BeamFigures]:
     engine.warm_up()
     turns = [(r, as_heard(real_speech.load(folder, r.name))) for r in real_speech.RECORDINGS]
     figures = {beam: BeamFigures(beam) for beam in beams}
@@ -137,10 +144,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m voice_sidecar.bench.beam_probe")
     parser.add_argument("--beams", default="1,5")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--model", type=Path, help="a CTranslate2 Whisper folder (tiny.en)")
+    parser.add_argument(
+        "--model", default="tiny.en", help="an installed Whisper model's name, or its folder"
+    )
     parser.add_argument("--speech", type=Path, help="the real speech folder (default: fetched)")
     args = parser.parse_args(argv)
-    model = args.model or _tiny_en()
+    model = Path(args.model) if Path(args.model).is_dir() else _packaged(args.model)
     folder = args.speech or real_speech.ensure(default_cache_dir(), print)
     beams = [int(b) for b in args.beams.split(",") if b]
     before = _load_average()
@@ -155,13 +164,13 @@ def _load_average() -> str:
     return " ".join(loadavg.read_text(encoding="ascii").split()[:3]) if loadavg.exists() else "-"
 
 
-def _tiny_en() -> Path:
+def _packaged(name: str) -> Path:
     from voice_sidecar.models.packaged import find_packaged_whisper
     from voice_sidecar.paths import default_cache_dir
 
-    found = find_packaged_whisper("tiny.en", default_cache_dir())
+    found = find_packaged_whisper(name, default_cache_dir())
     if found is None:
-        raise SystemExit("no tiny.en model installed: pass --model DIR")
+        raise SystemExit(f"no Whisper model {name!r} installed as a package: pass --model DIR")
     return found
 
 

@@ -170,8 +170,23 @@ def room_table(room: dict[str, Any], bare: dict[str, Any] | None) -> str:
             f"RSS summed {memory['rss_mb']:.0f} MB "
             f"({parts})."
         )
+        agent = memory.get("agent") or {}
+        if agent:
+            lines.append(_agent_memory_line(agent))
     lines += ["", ROOM_PATH]
     return "\n".join(lines) + "\n"
+
+
+def _agent_memory_line(agent: dict[str, Any]) -> str:
+    def reading(r: dict[str, Any]) -> str:
+        pss = "" if r["pss_mb"] is None else f", PSS {r['pss_mb']:.0f}"
+        return f"RSS {r['rss_mb']:.0f} MB{pss}"
+
+    return (
+        f"The agent worker (the conversation process) in session 1: {reading(agent['first'])}; "
+        f"in session {agent['sessions']}: {reading(agent['last'])} "
+        f"({agent['growth_rss_mb']:+.0f} MB RSS); largest {reading(agent['peak'])}."
+    )
 
 
 def summary_of(figures: dict[str, Any], scenario: str) -> dict[str, Any] | None:

@@ -193,13 +193,44 @@ def room_turns(
     return turns
 
 
+AGENT = "agent"
+"""The conversation process: the worker, whose jobs are its threads."""
+
+
+def agent_memory(samples: list[TreeFigures]) -> dict[str, Any]:
+    """The agent worker's RSS and PSS (MB) in each session, in order, and its first, last and
+    largest: its steady state, and what it grows by over the sessions."""
+    mib = 1024 * 1024
+    readings: list[dict[str, Any]] = [
+        {
+            "rss_mb": round(p.rss_bytes / mib, 1),
+            "pss_mb": None if p.pss_bytes is None else round(p.pss_bytes / mib, 1),
+        }
+        for sample in samples
+        for p in sample.processes
+        if p.name == AGENT
+    ]
+    if not readings:
+        return {}
+    return {
+        "sessions": len(readings),
+        "first": readings[0],
+        "last": readings[-1],
+        "peak": max(readings, key=lambda r: r["rss_mb"]),
+        "growth_rss_mb": round(readings[-1]["rss_mb"] - readings[0]["rss_mb"], 1),
+        "per_session": readings,
+    }
+
+
 def tree_memory(samples: list[TreeFigures]) -> dict[str, Any]:
-    """The largest reading of the whole tree, summed and per process."""
+    """The largest reading of the whole tree, summed and per process, and the agent's own
+    readings session by session (``agent_memory``)."""
     if not samples:
         return {}
     peak = max(samples, key=lambda t: t.pss_bytes or t.total("rss_bytes"))
     mib = 1024 * 1024
     return {
+        "agent": agent_memory(samples),
         "samples": len(samples),
         "pss_mb": None if peak.pss_bytes is None else round(peak.pss_bytes / mib, 1),
         "rss_mb": round(peak.total("rss_bytes") / mib, 1),

@@ -181,9 +181,12 @@ class WhisperEngine:
 
         return await loop.run_in_executor(self.executor, run)
 
-    def warm_up(self) -> None:
-        """Run one inference so the first real utterance does not pay for allocations."""
-        self.transcribe(np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32), language="en", beam_size=1)
+    def warm_up(self, beam_size: int = 1) -> None:
+        """Run one inference so the first real utterance does not pay for allocations (the
+        beam's too: run it with the beam size the sessions use)."""
+        self.transcribe(
+            np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32), language="en", beam_size=beam_size
+        )
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -257,7 +260,7 @@ class FasterWhisperSTT(stt.STT[Literal["metrics_collected"]]):
     """Non-streaming STT; the session wraps it with its VAD (``stt.StreamAdapter``)."""
 
     def __init__(
-        self, *, engine: WhisperEngine, language: str | None = "en", beam_size: int = 1
+        self, *, engine: WhisperEngine, language: str | None = "en", beam_size: int = 2
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._engine = engine
@@ -287,7 +290,7 @@ class FasterWhisperSTT(stt.STT[Literal["metrics_collected"]]):
             self._opts = replace(self._opts, beam_size=beam_size)
 
     def prewarm(self) -> None:
-        self._engine.executor.submit(self._engine.warm_up)
+        self._engine.executor.submit(self._engine.warm_up, self._opts.beam_size)
 
     async def _recognize_impl(
         self,
