@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from voice_sidecar.audio_files import SPEECH_SAMPLE_RATE, FloatAudio, read_speech
 from voice_sidecar.errors import UserFacingError
+from voice_sidecar.models.hashing import sha256_file
 
 from . import real_speech
 
@@ -196,7 +197,7 @@ def _download(scratch: Path) -> Path:
 
 def extract(deb: Path, folder: Path) -> None:
     """Write each sound as a WAV into ``folder``, each checked against its SHA-256."""
-    if _sha256_file(deb) != DEB_SHA256:
+    if sha256_file(deb) != DEB_SHA256:
         raise UserFacingError(f"{deb} is not the expected {DEB_FILE}: delete it and fetch it again")
     wanted = {s.member: s for s in SOUNDS}
     found: dict[str, bytes] = {}
@@ -232,14 +233,6 @@ def _wav_from_ogg(data: bytes) -> bytes:
             chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
         chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
     return real_speech.wav_from_raw(np.concatenate(chunks).astype("<i2").tobytes())
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def by_name(name: str) -> VocalSound:
