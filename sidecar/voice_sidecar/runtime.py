@@ -169,7 +169,8 @@ class SpeechRuntime:
     def warm_up(self) -> None:
         """One inference through each model so the first turn is as fast as later ones."""
         started = time.perf_counter()
-        self.whisper.executor.submit(self.whisper.warm_up, self.settings.stt.beam_size).result()
+        stt = self.settings.stt
+        self.whisper.executor.submit(self.whisper.warm_up, stt.beam_size, stt.window_s).result()
         default_voice = self.voice()
         default_voice.executor.submit(default_voice.warm_up).result()
         release_free_memory()  # what loading and the first inferences freed

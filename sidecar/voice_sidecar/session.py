@@ -98,6 +98,7 @@ def build_session(
         engine=runtime.whisper,
         language=request.persona.language or settings.stt.language,
         beam_size=settings.stt.beam_size,
+        window_s=settings.stt.window_s,
     )
     session: AgentSession[None] = AgentSession(
         stt=speech_segmenter(whisper, runtime, settings.turn),

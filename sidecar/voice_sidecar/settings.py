@@ -75,6 +75,12 @@ class SttSettings:
         "CPU time of 1",
     )
     cpu_threads: int = setting(0, "CPU threads for Whisper; 0 lets CTranslate2 decide")
+    window_s: float = setting(
+        12.0,
+        "Whisper's encoder window for a turn that fits in it with 2 s to spare (its own is 30 s): "
+        "12 gave the same words on real speech in a quarter of tiny.en's time, and a result "
+        "that reads like a loop is redone on 30 (docs/benchmarks.md, issue 14); 30: off",
+    )
 
     def __post_init__(self) -> None:
         if self.compute_type not in COMPUTE_TYPES:
@@ -90,6 +96,7 @@ class SttSettings:
             raise ValueError(f"beam_size must be at least 1 (got {self.beam_size})")
         if self.cpu_threads < 0:
             raise ValueError(f"cpu_threads must be 0 or more (got {self.cpu_threads})")
+        _check_range("window_s", self.window_s, 4.0, 30.0)
 
 
 @dataclass(frozen=True)

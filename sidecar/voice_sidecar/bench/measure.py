@@ -185,10 +185,13 @@ def _stt_rtf(
             logger.warning("no real-time factor for %s: %s", name, exc)
             continue
         try:
-            engine.warm_up()
+            stt = settings.stt
+            engine.warm_up(stt.beam_size, stt.window_s)
             spent = heard = 0.0
             for samples in audio:
-                t = engine.transcribe(samples, language="en", beam_size=settings.stt.beam_size)
+                t = engine.transcribe(
+                    samples, language="en", beam_size=stt.beam_size, window_s=stt.window_s
+                )
                 spent += t.inference_seconds
                 heard += t.audio_seconds
             rtf[name] = spent / heard

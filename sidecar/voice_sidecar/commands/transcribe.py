@@ -42,7 +42,10 @@ def run_transcribe(args: argparse.Namespace, context: CommandContext) -> int:
         results = []
         for path, samples in audio:
             transcript = engine.transcribe(
-                samples, language=settings.stt.language, beam_size=settings.stt.beam_size
+                samples,
+                language=settings.stt.language,
+                beam_size=settings.stt.beam_size,
+                window_s=settings.stt.window_s,
             )
             results.append(
                 {

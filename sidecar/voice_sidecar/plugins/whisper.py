@@ -32,6 +32,7 @@ from voice_sidecar.log import logger
 
 from .device import DeviceChoice, choose_whisper_device
 from .hardware import add_nvidia_dll_directories
+from .whisper_window import FULL_WINDOW_S, transcribe_windowed
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class Transcript:
     language: str
     audio_seconds: float
     inference_seconds: float
+    window_s: float = FULL_WINDOW_S
+    """The encoder window the text came from: 30 when the short one was not used or trusted."""
 
 
 class WhisperEngine:
@@ -141,7 +144,15 @@ class WhisperEngine:
             raise _load_error(self.path, cpu_exc) from cpu_exc
         self.device_choice = DeviceChoice("cpu", "int8", reason)
 
-    def _run(self, audio: FloatAudio, language: str | None, beam_size: int) -> tuple[str, str]:
+    def _run(
+        self, audio: FloatAudio, language: str | None, beam_size: int, window_s: float
+    ) -> tuple[str, str, float]:
+        if language:
+            windowed = transcribe_windowed(
+                self._model, audio, language=language, beam_size=beam_size, window_s=window_s
+            )
+            if windowed is not None:
+                return windowed.text, language, windowed.window_s
         segments, info = self._model.transcribe(
             audio,
             language=language,
@@ -150,43 +161,63 @@ class WhisperEngine:
             without_timestamps=True,
             condition_on_previous_text=False,
         )
-        return " ".join(segment.text.strip() for segment in segments).strip(), info.language
+        text = " ".join(segment.text.strip() for segment in segments).strip()
+        return text, info.language, FULL_WINDOW_S
 
-    def transcribe(self, audio: FloatAudio, *, language: str | None, beam_size: int) -> Transcript:
-        """Blocking: call through ``executor``."""
+    def transcribe(
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None,
+        beam_size: int,
+        window_s: float = FULL_WINDOW_S,
+    ) -> Transcript:
+        """Blocking: call through ``executor``. ``window_s`` below 30 tries the shorter encoder
+        window first (``whisper_window``); a known ``language`` is needed for it."""
         started = time.perf_counter()
         try:
-            text, detected = self._run(audio, language, beam_size)
+            text, detected, used = self._run(audio, language, beam_size, window_s)
         except Exception as exc:
             if self.device_choice.device != "cuda":
                 raise
             self._fall_back_to_cpu(exc)
-            text, detected = self._run(audio, language, beam_size)
+            text, detected, used = self._run(audio, language, beam_size, window_s)
         return Transcript(
             text=text,
             language=detected,
             audio_seconds=len(audio) / SPEECH_SAMPLE_RATE,
             inference_seconds=time.perf_counter() - started,
+            window_s=used,
         )
 
     async def transcribe_async(
-        self, audio: FloatAudio, *, language: str | None, beam_size: int
+        self,
+        audio: FloatAudio,
+        *,
+        language: str | None,
+        beam_size: int,
+        window_s: float = FULL_WINDOW_S,
     ) -> Transcript:
         loop = asyncio.get_running_loop()
         submitted = time.perf_counter()
 
         def run() -> Transcript:
             self.queue.add(time.perf_counter() - submitted)
-            return self.transcribe(audio, language=language, beam_size=beam_size)
+            return self.transcribe(
+                audio, language=language, beam_size=beam_size, window_s=window_s
+            )
 
         return await loop.run_in_executor(self.executor, run)
 
-    def warm_up(self, beam_size: int = 1) -> None:
+    def warm_up(self, beam_size: int = 1, window_s: float = FULL_WINDOW_S) -> None:
         """Run one inference so the first real utterance does not pay for allocations (the
-        beam's too: run it with the beam size the sessions use)."""
-        self.transcribe(
-            np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32), language="en", beam_size=beam_size
-        )
+        beam's too: run it with the beam size the sessions use), on the full window and, when
+        the sessions use one, on the short window (silence fails its checks, so that run warms
+        both)."""
+        silence = np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32)
+        self.transcribe(silence, language="en", beam_size=beam_size)
+        if window_s < FULL_WINDOW_S:
+            self.transcribe(silence, language="en", beam_size=beam_size, window_s=window_s)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -254,17 +285,23 @@ def frames_to_speech(buffer: utils.AudioBuffer) -> FloatAudio:
 class _Options:
     language: str | None
     beam_size: int
+    window_s: float
 
 
 class FasterWhisperSTT(stt.STT[Literal["metrics_collected"]]):
     """Non-streaming STT; the session wraps it with its VAD (``stt.StreamAdapter``)."""
 
     def __init__(
-        self, *, engine: WhisperEngine, language: str | None = "en", beam_size: int = 2
+        self,
+        *,
+        engine: WhisperEngine,
+        language: str | None = "en",
+        beam_size: int = 2,
+        window_s: float = FULL_WINDOW_S,
     ) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._engine = engine
-        self._opts = _Options(language=language, beam_size=beam_size)
+        self._opts = _Options(language=language, beam_size=beam_size, window_s=window_s)
 
     @property
     def model(self) -> str:
@@ -290,7 +327,9 @@ class FasterWhisperSTT(stt.STT[Literal["metrics_collected"]]):
             self._opts = replace(self._opts, beam_size=beam_size)
 
     def prewarm(self) -> None:
-        self._engine.executor.submit(self._engine.warm_up, self._opts.beam_size)
+        self._engine.executor.submit(
+            self._engine.warm_up, self._opts.beam_size, self._opts.window_s
+        )
 
     async def _recognize_impl(
         self,
@@ -302,12 +341,13 @@ class FasterWhisperSTT(stt.STT[Literal["metrics_collected"]]):
         lang = language if utils.is_given(language) else self._opts.language
         audio = frames_to_speech(buffer)
         result = await self._engine.transcribe_async(
-            audio, language=lang, beam_size=self._opts.beam_size
+            audio, language=lang, beam_size=self._opts.beam_size, window_s=self._opts.window_s
         )
         logger.debug(
-            "transcribed %.2fs of speech in %.3fs: %r",
+            "transcribed %.2fs of speech in %.3fs on a %gs window: %r",
             result.audio_seconds,
             result.inference_seconds,
+            result.window_s,
             result.text,
         )
         return stt.SpeechEvent(
