@@ -123,10 +123,10 @@ async def _converse(
 def test_preemptive_tts_is_the_setting() -> None:
     assert turn_handling(TurnSettings())["preemptive_generation"] == {
         "enabled": True,
-        "preemptive_tts": False,
+        "preemptive_tts": True,
     }
-    options = turn_handling(TurnSettings(preemptive_tts=True))["preemptive_generation"]
-    assert options.get("preemptive_tts") is True
+    options = turn_handling(TurnSettings(preemptive_tts=False))["preemptive_generation"]
+    assert options.get("preemptive_tts") is False
 
 
 @pytest.mark.slow

@@ -213,9 +213,10 @@ class TurnSettings:
         "it is ready, so preemptive generation starts during the turn's silence",
     )
     preemptive_tts: bool = setting(
-        False,
+        True,
         "with preemptive_generation: Piper also speaks the reply before the turn is "
-        "committed; the audio is held until then and dropped if the user goes on",
+        "committed; the audio is held until then and dropped if the user goes on (-0.1 s "
+        "on finished real turns with stt.window_s: docs/benchmarks.md, issue 14)",
     )
 
     def __post_init__(self) -> None:

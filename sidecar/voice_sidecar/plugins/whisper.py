@@ -203,21 +203,21 @@ class WhisperEngine:
 
         def run() -> Transcript:
             self.queue.add(time.perf_counter() - submitted)
-            return self.transcribe(
-                audio, language=language, beam_size=beam_size, window_s=window_s
-            )
+            return self.transcribe(audio, language=language, beam_size=beam_size, window_s=window_s)
 
         return await loop.run_in_executor(self.executor, run)
 
     def warm_up(self, beam_size: int = 1, window_s: float = FULL_WINDOW_S) -> None:
         """Run one inference so the first real utterance does not pay for allocations (the
         beam's too: run it with the beam size the sessions use), on the full window and, when
-        the sessions use one, on the short window (silence fails its checks, so that run warms
-        both)."""
+        the sessions use one, on the short window (run by itself: its checks refuse silence,
+        and the full window needs no second run)."""
         silence = np.zeros(SPEECH_SAMPLE_RATE, dtype=np.float32)
         self.transcribe(silence, language="en", beam_size=beam_size)
         if window_s < FULL_WINDOW_S:
-            self.transcribe(silence, language="en", beam_size=beam_size, window_s=window_s)
+            transcribe_windowed(
+                self._model, silence, language="en", beam_size=beam_size, window_s=window_s
+            )
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
