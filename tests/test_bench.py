@@ -326,3 +326,35 @@ def test_word_errors_count_what_a_reader_would_call_wrong() -> None:
     assert word_errors(reference, heard) == 2
     assert word_errors(reference, reference) == 0
     assert word_errors(["four", "of", "clubs"], ["four", "close"]) == 2  # a deletion, a swap
+
+
+def test_window_probe_reports_errors_fallbacks_and_what_differs() -> None:
+    from voice_sidecar.bench.window_probe import WindowFigures, render
+
+    full = WindowFigures(30.0, wall_s=[0.40, 0.38], errors=3, reference_words=204)
+    full.texts = {"ten-of-clubs": "10 of clubs.", "cough-default": "AH!"}
+    short = WindowFigures(12.0, wall_s=[0.09, 0.07], errors=3, reference_words=204, fell_back=1)
+    short.texts = {"ten-of-clubs": "10 of clubs", "cough-default": "Bleh."}
+    short.differing_words = 1
+    lines = render({30.0: full, 12.0: short}, clip_count=2, rounds=1).splitlines()
+    assert lines[2] == "| 30 s | 3 of 204 | 0 | 0 of 2 | 0.390 s (0.400) | 2 (1 rounds) |"
+    assert lines[3] == "| 12 s | 3 of 204 | 1 | 1 of 2 | 0.080 s (0.090) | 2 (1 rounds) |"
+    # punctuation alone is no difference; a different word is listed with the 30 s text
+    assert lines[4:] == ["- 12 s, cough-default: 'Bleh.' (30 s: 'AH!')"]
+
+
+@pytest.mark.real_speech
+def test_window_probe_clips_cover_halves_long_turns_and_sounds(real_speech_dir: Path) -> None:
+    from voice_sidecar.bench.window_probe import LONG_TURNS, clips
+
+    found = clips(real_speech_dir, vocal_sounds.beside(real_speech_dir))
+    halves = [c for c in found if c.name.endswith("(first half)")]
+    assert len(halves) == len(real_speech.HALTING_CUTS)
+    assert all(c.reference is None for c in halves)
+    long_turns = [c for c in found if " + " in c.name]
+    assert len(long_turns) == len(LONG_TURNS)
+    # the longest runs past a 12 s window: the probe covers the window that grows with the turn
+    assert max(len(c.audio) for c in long_turns) / 16_000 > 20
+    assert len(found) == len(real_speech.RECORDINGS) + len(halves) + len(long_turns) + len(
+        vocal_sounds.SOUNDS
+    )
