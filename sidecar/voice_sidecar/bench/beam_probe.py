@@ -138,28 +138,43 @@ def render(figures: dict[int, BeamFigures], rounds: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    from voice_sidecar.paths import default_cache_dir
-
-    parser = argparse.ArgumentParser(prog="python -m voice_sidecar.bench.beam_probe")
-    parser.add_argument("--beams", default="1,5")
+def add_probe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every Whisper probe takes: rounds, the model and the real speech folder."""
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--model", default="tiny.en", help="an installed Whisper model's name, or its folder"
     )
     parser.add_argument("--speech", type=Path, help="the real speech folder (default: fetched)")
+
+
+def chosen_model(args: argparse.Namespace) -> Path:
+    """``--model`` as a folder: itself, or the installed package of that name."""
+    return Path(args.model) if Path(args.model).is_dir() else _packaged(args.model)
+
+
+def speech_folder(args: argparse.Namespace) -> Path:
+    """``--speech``, or the real recordings, fetched once into the user's cache."""
+    from voice_sidecar.paths import default_cache_dir
+
+    return args.speech or real_speech.ensure(default_cache_dir(), print)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m voice_sidecar.bench.beam_probe")
+    parser.add_argument("--beams", default="1,5")
+    add_probe_arguments(parser)
     args = parser.parse_args(argv)
-    model = Path(args.model) if Path(args.model).is_dir() else _packaged(args.model)
-    folder = args.speech or real_speech.ensure(default_cache_dir(), print)
+    model = chosen_model(args)
+    folder = speech_folder(args)
     beams = [int(b) for b in args.beams.split(",") if b]
-    before = _load_average()
+    before = load_average()
     figures = probe(model, folder, beams, args.rounds)
-    after = _load_average()
+    after = load_average()
     print(render(figures, args.rounds))
     print(f"load average before {before}, after {after}")
 
 
-def _load_average() -> str:
+def load_average() -> str:
     loadavg = Path("/proc/loadavg")
     return " ".join(loadavg.read_text(encoding="ascii").split()[:3]) if loadavg.exists() else "-"
 

@@ -33,7 +33,15 @@ import numpy as np
 from voice_sidecar.audio_files import FloatAudio
 
 from . import real_speech, vocal_sounds
-from .beam_probe import _load_average, _packaged, as_heard, word_errors, words
+from .beam_probe import (
+    add_probe_arguments,
+    as_heard,
+    chosen_model,
+    load_average,
+    speech_folder,
+    word_errors,
+    words,
+)
 
 
 @dataclass(frozen=True)
@@ -152,21 +160,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m voice_sidecar.bench.window_probe")
     parser.add_argument("--windows", default="30,12,8")
     parser.add_argument("--beam", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--model", default="tiny.en", help="an installed Whisper model's name, or its folder"
-    )
-    parser.add_argument("--speech", type=Path, help="the real speech folder (default: fetched)")
+    add_probe_arguments(parser)
     args = parser.parse_args(argv)
-    model = Path(args.model) if Path(args.model).is_dir() else _packaged(args.model)
-    cache = default_cache_dir()
-    speech = args.speech or real_speech.ensure(cache, print)
-    sounds = vocal_sounds.beside(speech) or vocal_sounds.ensure(cache, print)
+    model = chosen_model(args)
+    speech = speech_folder(args)
+    sounds = vocal_sounds.beside(speech) or vocal_sounds.ensure(default_cache_dir(), print)
     turns = clips(speech, sounds)
     windows = [float(w) for w in args.windows.split(",") if w]
-    before = _load_average()
+    before = load_average()
     figures = probe(model, turns, windows, args.beam, args.rounds)
-    after = _load_average()
+    after = load_average()
     print(render(figures, len(turns), args.rounds))
     print(f"beam {args.beam}; load average before {before}, after {after}")
 
